@@ -1,0 +1,286 @@
+"""Which data blocks a batch needs, and their canonical inflated bytes (from the cache or the file).
+
+The batch pipeline, host side:
+
+1. :func:`plan_rows` finds, for each (window, track) row, the blocks that overlap the window, in
+   file order (CSR arrays), and the unique blocks of the batch with the furthest coordinate any
+   window needs from each (for early exit).
+2. :func:`fetch_blocks` looks the blocks up in the cache, gathers the compressed bytes of the misses
+   out of the files' memory maps into one packed buffer, inflates and scans them (kernels), and
+   appends them to the cache ring.
+3. :func:`read_rows` runs the expansion kernel over the rows.
+
+Every step works on flat numpy arrays; nothing creates a Python object per block or per window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import decode, expand, inflate, pack, status
+
+from . import backend
+from .cache import UNTIL_COMPLETE, cache
+from .config import resolve_threads, settings
+from .errors import FormatError
+from .rtree import CHROM_SHIFT
+
+
+@dataclass
+class BlockSet:
+    """Canonical blocks in one arena: block i is ``arena[lo[i]:lo[i]+length[i]]`` with scan ``flags[i]``."""
+
+    arena: np.ndarray
+    lo: np.ndarray
+    length: np.ndarray
+    flags: np.ndarray
+
+    def views(self):
+        """The arena as uint8, uint32 and float32 (the kernels read fields through the wider views)."""
+        a = self.arena[: self.arena.size & ~3]
+        return a, a.view(np.uint32), a.view(np.float32)
+
+
+@dataclass
+class RowPlan:
+    """Blocks of a batch of rows (row = window * n_tracks + track).
+
+    Attributes
+    ----------
+    bptr, blist : int64 CSR over rows: row r reads needed blocks ``blist[bptr[r]:bptr[r+1]]``
+    track, leaf, stop : int64 (m,), the batch's unique needed blocks: track number, leaf in that
+        track's block index, and the coordinate before which the rows need its records (-1: all)
+    """
+
+    bptr: np.ndarray
+    blist: np.ndarray
+    track: np.ndarray
+    leaf: np.ndarray
+    stop: np.ndarray
+
+
+def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int) -> RowPlan:
+    """Find the blocks of every (window, track) row.
+
+    Parameters
+    ----------
+    bws : sequence of BigWig
+    chrom_ids : int64 (n, n_tracks), each track's chromId of each window (-1: not in that file)
+    starts : int64 (n,), window starts
+    width : int
+    """
+    n, n_tracks = chrom_ids.shape
+    ends = starts + width
+    counts = np.zeros((n, n_tracks), dtype=np.int64)
+    per_track = []
+    base = 0
+    uniq_track, uniq_leaf, uniq_stop = [], [], []
+    for t, bw in enumerate(bws):
+        index = bw._index
+        cid = chrom_ids[:, t]
+        ok = cid >= 0
+        shift = cid << CHROM_SHIFT
+        lo = np.where(ok, shift + np.maximum(starts, 0), -1)
+        hi = np.where(ok, shift + np.maximum(ends, 0), -1)
+        ptr, blocks = index.overlapping(lo, hi)
+        counts[:, t] = np.diff(ptr)
+        if blocks.size == 0:
+            per_track.append((ptr, blocks))
+            continue
+        # unique blocks, and the furthest window end that needs each (early exit stops there)
+        order = np.argsort(blocks, kind="stable")
+        sorted_blocks = blocks[order]
+        first = np.ones(sorted_blocks.size, dtype=bool)
+        first[1:] = sorted_blocks[1:] != sorted_blocks[:-1]
+        group_start = np.flatnonzero(first)
+        inverse = np.empty(blocks.size, dtype=np.int64)
+        inverse[order] = np.cumsum(first) - 1
+        leaves = sorted_blocks[group_start]
+        win_of = np.repeat(np.arange(n), counts[:, t])
+        need_end = ends[win_of]
+        stop = np.maximum.reduceat(need_end[order], group_start)
+        if settings.early_exit:
+            stop = np.where(index.single_chrom[leaves], stop, -1)
+        else:
+            stop = np.full(leaves.size, -1, dtype=np.int64)
+        uniq_track.append(np.full(leaves.size, t, dtype=np.int64))
+        uniq_leaf.append(leaves)
+        uniq_stop.append(stop)
+        per_track.append((ptr, inverse + base))
+        base += leaves.size
+    flat = counts.ravel()
+    bptr = np.zeros(flat.size + 1, dtype=np.int64)
+    np.cumsum(flat, out=bptr[1:])
+    blist = np.empty(int(bptr[-1]), dtype=np.int64)
+    row_start = bptr[:-1].reshape(n, n_tracks)
+    for t, (ptr, glob) in enumerate(per_track):
+        if glob.size:
+            dest = np.arange(glob.size, dtype=np.int64) + np.repeat(row_start[:, t] - ptr[:-1], counts[:, t])
+            blist[dest] = glob
+    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))
+    return RowPlan(bptr, blist, cat(uniq_track), cat(uniq_leaf), cat(uniq_stop))
+
+
+_scratch: dict[str, np.ndarray] = {}
+
+
+def _scratch_buf(name: str, nbytes: int) -> np.ndarray:
+    """A reusable uint8 buffer of at least ``nbytes`` (callers hold the cache lock)."""
+    buf = _scratch.get(name)
+    if buf is None or buf.size < nbytes:
+        buf = np.empty(max(nbytes, 1 << 20), dtype=np.uint8)
+        _scratch[name] = buf
+    return buf
+
+
+def _align4(x: np.ndarray) -> np.ndarray:
+    return (x + 3) & ~np.int64(3)
+
+
+def fetch_blocks(bws, track: np.ndarray, leaf: np.ndarray, stop: np.ndarray, threads: int) -> BlockSet:
+    """Canonical inflated bytes of the blocks ``(track[i], leaf[i])``, each complete up to ``stop[i]``.
+
+    ``track`` must be sorted (``plan_rows`` emits blocks track by track).  The caller holds
+    ``cache.lock`` until it has finished reading the returned arena.
+    """
+    m = leaf.size
+    lo = np.full(m, -1, dtype=np.int64)
+    length = np.zeros(m, dtype=np.int64)
+    flags = np.zeros(m, dtype=np.int64)
+    need_until = np.where(stop >= 0, stop, UNTIL_COMPLETE)
+    bounds = np.searchsorted(track, np.arange(len(bws) + 1))
+    cache._ensure()
+    if cache.capacity:
+        for t in np.unique(track):
+            a, b = bounds[t], bounds[t + 1]
+            state = bws[t]._cache_state
+            pos = state.pos[leaf[a:b]]
+            hit = (pos >= 0) & (state.until[leaf[a:b]] >= need_until[a:b])
+            lo[a:b] = np.where(hit, pos, -1)
+            length[a:b] = np.where(hit, state.length[leaf[a:b]], 0)
+            flags[a:b] = np.where(hit, state.flags[leaf[a:b]], 0)
+    miss = np.flatnonzero(lo < 0)
+    if miss.size == 0:
+        return BlockSet(cache.buf, lo, length, flags)
+
+    out_lo, out_len, out_flags, scratch = _inflate_misses(bws, track[miss], leaf[miss], stop[miss], threads)
+    new_len = _align4(out_len)
+    total = int(new_len.sum())
+    hit_idx = np.flatnonzero(lo >= 0)
+    at = cache.reserve(total, lo[hit_idx], lo[hit_idx] + length[hit_idx]) if cache.capacity else -1
+    if at >= 0:
+        arena = cache.buf
+        dst = at + np.concatenate(([0], np.cumsum(new_len)[:-1])).astype(np.int64)
+        backend.run_items(pack.copy_ranges, miss.size, threads, scratch, out_lo, out_len, arena, dst,
+                          min_chunk=16)
+        until = np.where((out_flags & decode.COMPLETE) != 0, UNTIL_COMPLETE, stop[miss])
+        mt, ml = track[miss], leaf[miss]
+        for t in np.unique(mt):
+            sel = mt == t
+            cache.register(bws[t]._cache_state, ml[sel], dst[sel], out_len[sel], out_flags[sel], until[sel])
+    else:
+        # the batch does not fit in the ring: work in a private arena holding hits and misses
+        hit_len = _align4(length[hit_idx])
+        arena = np.empty(total + int(hit_len.sum()) + 4, dtype=np.uint8)
+        hit_dst = total + np.concatenate(([0], np.cumsum(hit_len)[:-1])).astype(np.int64)
+        backend.run_items(pack.copy_ranges, hit_idx.size, threads, cache.buf, lo[hit_idx], length[hit_idx],
+                          arena, hit_dst, min_chunk=16)
+        lo[hit_idx] = hit_dst
+        dst = np.concatenate(([0], np.cumsum(new_len)[:-1])).astype(np.int64)
+        backend.run_items(pack.copy_ranges, miss.size, threads, scratch, out_lo, out_len, arena, dst,
+                          min_chunk=16)
+    lo[miss] = dst
+    length[miss] = out_len
+    flags[miss] = out_flags
+    return BlockSet(arena, lo, length, flags)
+
+
+def _inflate_misses(bws, track, leaf, stop, threads):
+    """Read, inflate and scan blocks; returns (lo, length, flags, scratch) of canonical blocks."""
+    m = leaf.size
+    comp_size = np.empty(m, dtype=np.int64)
+    file_off = np.empty(m, dtype=np.int64)
+    out_cap = np.empty(m, dtype=np.int64)
+    swap = np.zeros(m, dtype=np.uint8)
+    compressed = np.zeros(m, dtype=bool)
+    bounds = np.searchsorted(track, np.arange(len(bws) + 1))
+    tracks = np.unique(track)
+    for t in tracks:
+        a, b = bounds[t], bounds[t + 1]
+        bw = bws[t]
+        file_off[a:b] = bw._index.offset[leaf[a:b]]
+        comp_size[a:b] = bw._index.size[leaf[a:b]]
+        ubs = bw.header.uncompressBufSize
+        compressed[a:b] = ubs > 0
+        out_cap[a:b] = ubs if ubs > 0 else comp_size[a:b]
+        swap[a:b] = bw.header.byte_order == ">"
+    out_lo = np.concatenate(([0], np.cumsum(_align4(out_cap))[:-1])).astype(np.int64)
+    out = _scratch_buf("out", int(out_lo[-1] + out_cap[-1]) + 8 if m else 8)
+    # compressed bytes: into the packed buffer; stored (uncompressed) blocks: straight to the output
+    packed_lo = np.concatenate(([0], np.cumsum(comp_size)[:-1])).astype(np.int64)
+    packed = _scratch_buf("packed", int(comp_size.sum()) + 8)
+    dest = np.where(compressed, packed_lo, out_lo)
+    for t in tracks:
+        a, b = bounds[t], bounds[t + 1]
+        target = packed if compressed[a] else out
+        backend.run_items(pack.copy_ranges, b - a, threads, bws[t]._src.buf, file_off[a:b], comp_size[a:b],
+                          target, dest[a:b], min_chunk=16)
+    n_out = np.where(compressed, 0, comp_size)
+    z = np.flatnonzero(compressed)
+    if z.size:
+        result = np.zeros(z.size, dtype=np.int64)
+        for flag in (0, 1):  # the inflate driver takes one byte order per call
+            sel = z[swap[z] == flag]
+            if sel.size == 0:
+                continue
+            res = np.zeros(sel.size, dtype=np.int64)
+            backend.run_items(_inflate_driver, sel.size, threads, packed, packed_lo[sel],
+                              packed_lo[sel] + comp_size[sel], out, out_lo[sel], out_lo[sel] + out_cap[sel],
+                              stop[sel], bool(flag), res)
+            result[np.searchsorted(z, sel)] = res
+        _raise_on_error(bws, track[z], file_off[z], comp_size[z], result)
+        n_out[z] = result
+    u32 = out[: out.size & ~3].view(np.uint32)
+    scan = np.zeros(m, dtype=np.int64)
+    backend.run_items(decode.scan_batch_cpu, m, threads, out, u32, out_lo, n_out, swap,
+                      ((stop >= 0) & compressed).astype(np.uint8), scan, min_chunk=8)
+    _raise_on_error(bws, track, file_off, comp_size, scan)
+    return out_lo, n_out, scan, out
+
+
+def _inflate_driver(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop, swap, result, i0, i1):
+    work = np.empty(inflate.INFLATE_WORK_SIZE, dtype=np.int32)
+    inflate.inflate_batch_cpu(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop, swap, work, i0, i1, result)
+
+
+def _raise_on_error(bws, track, file_off, comp_size, result) -> None:
+    bad = np.flatnonzero(result < 0)
+    if bad.size:
+        i = int(bad[0])
+        raise FormatError(f"{bws[int(track[i])].path}: data block at offset {int(file_off[i])} "
+                          f"({int(comp_size[i])} bytes): {status.message(int(result[i]))}")
+
+
+def read_rows(bws, chrom_ids: np.ndarray, chrom_lens: np.ndarray, starts: np.ndarray, width: int,
+              out: np.ndarray, missing: float, oob: float, threads: int | None) -> None:
+    """Fill ``out`` (float32, (n * n_tracks, width)) with each (window, track) row's per-base values.
+
+    Parameters
+    ----------
+    chrom_ids, chrom_lens : int64 (n, n_tracks)
+    starts : int64 (n,)
+    out : float32 (n * n_tracks, width), C-contiguous, written in place
+    """
+    threads = resolve_threads(threads)
+    n, n_tracks = chrom_ids.shape
+    plan = plan_rows(bws, chrom_ids, starts, width)
+    row_ws = np.repeat(starts, n_tracks)
+    with cache.lock:
+        blocks = fetch_blocks(bws, plan.track, plan.leaf, plan.stop, threads)
+        buf, u32, f32 = blocks.views()
+        backend.run_items(expand.expand_batch_cpu, n * n_tracks, threads, buf, u32, f32, blocks.lo,
+                          blocks.length, blocks.flags, plan.bptr, plan.blist, chrom_ids.ravel(), row_ws,
+                          np.int64(width), chrom_lens.ravel(), np.float32(missing), np.float32(oob), out,
+                          min_chunk=8)

@@ -1,0 +1,62 @@
+"""Process-wide settings, read at call time (so tests can change them between calls).
+
+Each setting has an environment variable that gives its initial value.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value in (None, "") else value.lower() not in ("0", "false", "no", "off")
+
+
+@dataclass
+class Settings:
+    """fastwig settings.
+
+    Attributes
+    ----------
+    threads : int
+        Worker threads of the CPU kernels when a call passes ``threads=None``; 0 means every core
+        (``FASTWIG_THREADS``).
+    cache_bytes : int
+        Byte budget of the decoded-block cache shared by all open files; 0 disables it
+        (``FASTWIG_CACHE_BYTES``, default 256 MiB).
+    early_exit : bool
+        Stop inflating a block once its records pass the last window that needs it
+        (``FASTWIG_EARLY_EXIT``).
+    inflater : str
+        CPU inflater of the production path: ``"njit"`` (this project's kernel) or ``"zlib"``
+        (``FASTWIG_INFLATER``); see ``profiling/RESULTS.md`` for the measurement behind the default.
+    gpu_threads_per_block, gpu_max_blocks : int
+        Launch sizes of the CUDA kernels (``FASTWIG_GPU_TPB``, ``FASTWIG_GPU_MAX_BLOCKS``); tests
+        shrink them so that tiny inputs span several blocks and grid-stride iterations.
+    """
+
+    threads: int = field(default_factory=lambda: _env_int("FASTWIG_THREADS", 0))
+    cache_bytes: int = field(default_factory=lambda: _env_int("FASTWIG_CACHE_BYTES", 256 << 20))
+    early_exit: bool = field(default_factory=lambda: _env_bool("FASTWIG_EARLY_EXIT", True))
+    inflater: str = field(default_factory=lambda: os.environ.get("FASTWIG_INFLATER", "njit"))
+    gpu_threads_per_block: int = field(default_factory=lambda: _env_int("FASTWIG_GPU_TPB", 128))
+    gpu_max_blocks: int = field(default_factory=lambda: _env_int("FASTWIG_GPU_MAX_BLOCKS", 4096))
+
+
+settings = Settings()
+
+
+def resolve_threads(threads: int | None) -> int:
+    """Number of CPU threads a call uses: ``threads``, else the setting, else every core."""
+    if threads is None:
+        threads = settings.threads
+    if threads is None or threads <= 0:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, int(threads))

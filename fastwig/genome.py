@@ -1,0 +1,435 @@
+"""DNA sequence from a FASTA file, as text, one-hot, integer codes or k-mer tokens.
+
+:class:`Genome` is the only place fastwig uses pyfaidx (imported when a ``Genome`` is opened, never by
+``import fastwig``).  pyfaidx opens the FASTA and builds or checks its ``.fai`` index.  For an
+uncompressed FASTA, windows are then read straight out of a memory map of the file through that index
+(:func:`kernels.onehot.gather_fasta_cpu`, no GIL, no Python object per window); a BGZF-compressed FASTA
+falls back to pyfaidx fetches.  Either way the bytes of a batch go through one encoder kernel
+(:mod:`kernels.onehot`), whose GPU twin the dataset uses on ``device="cuda"``.
+
+Conventions (all methods): coordinates are 0-based, half-open; positions before 0 or at/after the
+end of the chromosome read as ``N``; soft-masked (lowercase) bases are kept as stored by
+:meth:`Genome.sequence` and encode as the bases they are; ``N`` and every other non-ACGT byte
+(IUPAC ambiguity codes, ``U``, ``-``) encode as "not a base".
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from .backend import run_items
+from .config import resolve_threads
+from .errors import ChromNotFound, FastwigError, RangeError
+
+try:  # installed: kernels/ ships as fastwig.kernels
+    from .kernels import onehot as _k
+except ImportError:  # source checkout: kernels/ is a top-level package beside fastwig/
+    from kernels import onehot as _k
+
+__all__ = ["Genome"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# fewest bases worth a thread-pool chunk
+_MIN_CHUNK_BASES = 1 << 16
+# largest k whose 4**k + 1 tokens fit in int64
+_MAX_K = 31
+
+
+class Genome:
+    """A FASTA file with random access by window.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        FASTA file, plain or BGZF-compressed (``.gz``/``.bgz``; needs biopython, as pyfaidx does).  Its
+        ``.fai`` index is used, or built next to it when missing or older than the FASTA.
+    mmap : bool, default True
+        Read an uncompressed FASTA through a memory map (fast path).  ``False`` fetches every window
+        through pyfaidx (the path compressed files always take).
+
+    Attributes
+    ----------
+    path : str
+        The FASTA file.
+    chroms : dict[str, int]
+        Sequence name -> length, in FASTA order.
+
+    Raises
+    ------
+    FastwigError
+        The file is missing or pyfaidx cannot index it; the message names the file.
+
+    Examples
+    --------
+    >>> g = Genome("volvox.fa")                               # doctest: +SKIP
+    >>> g.sequence("ctgA", 0, 10)                             # doctest: +SKIP
+    'cattgttgcg'
+    >>> g.onehot_batch(["ctgA", "ctgB"], [0, 100], 1000).shape  # doctest: +SKIP
+    (2, 4, 1000)
+    """
+
+    def __init__(self, path: str | os.PathLike, *, mmap: bool = True) -> None:
+        import pyfaidx
+
+        self.path = os.fspath(path)
+        self._use_mmap = bool(mmap)
+        try:
+            self._fa = pyfaidx.Fasta(self.path, as_raw=True, sequence_always_upper=False)
+        except (OSError, ImportError, ValueError, pyfaidx.FastaNotFoundError, pyfaidx.FastaIndexingError) as exc:
+            raise FastwigError(f"{self.path}: cannot open FASTA: {exc}") from exc
+        index = self._fa.faidx.index
+        self._names: list[str] = list(index)
+        self._ids = {name: i for i, name in enumerate(self._names)}
+        self.chroms: dict[str, int] = {name: int(index[name].rlen) for name in self._names}
+        self._length = np.array([self.chroms[n] for n in self._names], dtype=np.int64)
+        self._buf = None
+        if self._use_mmap and not getattr(self._fa.faidx, "_bgzf", False) and not self._is_gzip():
+            self._map_file(index)
+
+    # --- opening ----------------------------------------------------------------------------------
+
+    def _is_gzip(self) -> bool:
+        with open(self.path, "rb") as fh:
+            return fh.read(2) == _GZIP_MAGIC
+
+    def _map_file(self, index) -> None:
+        from .io import FileSource
+
+        src = FileSource(self.path)
+        recs = [index[n] for n in self._names]
+        offset = np.array([r.offset for r in recs], dtype=np.int64)
+        lenc = np.array([r.lenc for r in recs], dtype=np.int64)
+        lenb = np.array([r.lenb for r in recs], dtype=np.int64)
+        length = self._length
+        nonempty = length > 0
+        if np.any(nonempty & ((lenc <= 0) | (lenb < lenc))):
+            raise FastwigError(f"{self.path}: .fai index has invalid line lengths")
+        last = length - 1
+        last_byte = offset + (last // np.maximum(lenc, 1)) * lenb + last % np.maximum(lenc, 1)
+        if np.any(nonempty & ((offset < 0) | (last_byte >= src.size))):
+            raise FastwigError(f"{self.path}: .fai index points past the end of the file (stale index?)")
+        self._src = src
+        self._buf = src.buf
+        self._offset = offset
+        # lenc = 0 only for empty records, which the gather never reads; 1 keeps its division defined
+        self._lenc = np.maximum(lenc, 1)
+        self._lenb = np.maximum(lenb, 1)
+
+    def close(self) -> None:
+        """Release the file (the memory map and pyfaidx's handle)."""
+        self._buf = None
+        src = getattr(self, "_src", None)
+        if src is not None:
+            src.close()
+        self._fa.close()
+
+    def __enter__(self) -> "Genome":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __reduce__(self):
+        # reopen in the receiving process (DataLoader workers under spawn): handles do not pickle
+        return (_reopen, (self.path, self._use_mmap))
+
+    def __repr__(self) -> str:
+        return f"Genome({self.path!r}, {len(self.chroms)} sequences, {int(self._length.sum())} bp)"
+
+    def __contains__(self, chrom: object) -> bool:
+        return chrom in self._ids
+
+    # --- lookups ----------------------------------------------------------------------------------
+
+    def _chrom_id(self, chrom: str) -> int:
+        try:
+            return self._ids[chrom]
+        except (KeyError, TypeError):
+            raise ChromNotFound(f"{self.path}: no sequence named {chrom!r}") from None
+
+    def chrom_ids(self, chroms: str | Sequence[str] | np.ndarray, n: int | None = None) -> np.ndarray:
+        """Indices (in :attr:`chroms` order) of chromosome names.
+
+        Parameters
+        ----------
+        chroms : str, sequence of str, or integer array
+            Names, one per window; a single name applies to all ``n`` windows; integers are taken as
+            indices already (checked against the number of sequences).
+        n : int, optional
+            Number of windows, when ``chroms`` is a single name.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 (n,).
+
+        Raises
+        ------
+        ChromNotFound
+            A name the FASTA does not have, or an index out of range.
+        """
+        if isinstance(chroms, str):
+            return np.full(1 if n is None else n, self._chrom_id(chroms), dtype=np.int64)
+        arr = np.asarray(chroms)
+        if arr.ndim != 1:
+            arr = arr.reshape(-1)
+        if arr.dtype.kind in "iu":
+            ids = arr.astype(np.int64)
+            bad = (ids < 0) | (ids >= len(self._names))
+            if np.any(bad):
+                raise ChromNotFound(f"{self.path}: no sequence with index {int(ids[bad][0])}")
+            return ids
+        if arr.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        uniq, inverse = np.unique(arr.astype(object), return_inverse=True)
+        mapped = np.array([self._chrom_id(u) for u in uniq], dtype=np.int64)
+        return mapped[inverse.reshape(-1)]
+
+    @staticmethod
+    def _check_range(start: int, end: int) -> tuple[int, int]:
+        start, end = int(start), int(end)
+        if end < start:
+            raise RangeError(f"end ({end}) is before start ({start})")
+        return start, end
+
+    # --- raw bytes --------------------------------------------------------------------------------
+
+    def fetch_batch(self, chroms, starts, width: int, out: np.ndarray | None = None,
+                    threads: int | None = None) -> np.ndarray:
+        """The bytes of many windows of one width, as stored (case kept), ``N`` past the ends.
+
+        Parameters
+        ----------
+        chroms : str, sequence of str, or integer array (n,)
+            Chromosome of each window (a single name: all windows); see :meth:`chrom_ids`.
+        starts : int array-like (n,)
+            0-based starts; may be negative or run past the chromosome end.
+        width : int
+            Window length.
+        out : numpy.ndarray, optional
+            uint8 (n, width), C-contiguous, to write into.
+        threads : int, optional
+            CPU threads (default: ``fastwig.settings.threads``).
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 (n, width) ASCII codes.
+        """
+        starts = np.ascontiguousarray(np.asarray(starts, dtype=np.int64).reshape(-1))
+        n = starts.shape[0]
+        width = int(width)
+        if width < 0:
+            raise RangeError(f"width must be >= 0, got {width}")
+        ids = self.chrom_ids(chroms, n)
+        if ids.shape[0] != n:
+            raise RangeError(f"{ids.shape[0]} chromosomes given for {n} starts")
+        if out is None:
+            out = np.empty((n, width), dtype=np.uint8)
+        elif out.shape != (n, width) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise RangeError(f"out must be C-contiguous uint8 {(n, width)}, got {out.dtype} {out.shape}")
+        if n == 0 or width == 0:
+            return out
+        if self._buf is not None:
+            run_items(_k.gather_fasta_cpu, n, resolve_threads(threads), self._buf, self._offset, self._lenc,
+                      self._lenb, self._length, ids, starts, out, min_chunk=_min_chunk(width))
+        else:
+            for i in range(n):
+                out[i] = self._fetch_pyfaidx(int(ids[i]), int(starts[i]), int(starts[i]) + width)
+        return out
+
+    def _fetch_pyfaidx(self, cid: int, start: int, end: int) -> np.ndarray:
+        """Bytes of ``[start, end)`` of sequence ``cid`` through pyfaidx, N-padded (slow path)."""
+        out = np.full(end - start, _k.N_BYTE, dtype=np.uint8)
+        lo, hi = max(start, 0), min(end, int(self._length[cid]))
+        if hi > lo:
+            # pyfaidx slices with Python semantics (negative = from the end): pass clipped bounds only
+            text = self._fa[self._names[cid]][lo:hi]
+            out[lo - start:hi - start] = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        return out
+
+    def _raw(self, chrom: str, start: int, end: int) -> np.ndarray:
+        start, end = self._check_range(start, end)
+        cid = self._chrom_id(chrom)
+        if self._buf is None:
+            return self._fetch_pyfaidx(cid, start, end)
+        out = np.empty((1, end - start), dtype=np.uint8)
+        if end > start:
+            _k.gather_fasta_cpu(self._buf, self._offset, self._lenc, self._lenb, self._length,
+                                np.array([cid], dtype=np.int64), np.array([start], dtype=np.int64), out, 0, 1)
+        return out[0]
+
+    # --- single windows ---------------------------------------------------------------------------
+
+    def sequence(self, chrom: str, start: int, end: int) -> str:
+        """The sequence of ``[start, end)`` as stored (soft-masked bases stay lowercase).
+
+        Parameters
+        ----------
+        chrom : str
+        start, end : int
+            0-based, half-open; positions outside ``[0, length)`` read as ``"N"``.
+
+        Returns
+        -------
+        str
+            ``end - start`` characters.
+
+        Raises
+        ------
+        ChromNotFound
+            Unknown sequence name (also a ``KeyError``).
+        RangeError
+            ``end < start`` (also a ``ValueError``).
+        """
+        return self._raw(chrom, start, end).tobytes().decode("ascii", errors="replace")
+
+    def onehot(self, chrom: str, start: int, end: int, n_value: float = 0.0, rc: bool = False) -> np.ndarray:
+        """One-hot encoding of ``[start, end)``.
+
+        Parameters
+        ----------
+        chrom : str
+        start, end : int
+            0-based, half-open; positions outside the sequence are ``N``.
+        n_value : float, default 0.0
+            Value of all four rows at a non-ACGT base (0.25: uniform).
+        rc : bool, default False
+            Reverse complement (equals flipping both axes of the forward encoding).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (4, end - start), rows A, C, G, T.
+        """
+        raw = self._raw(chrom, start, end)[None, :]
+        return self._encode_onehot(raw, np.full(1, rc, dtype=np.uint8), n_value, None)[0]
+
+    def integer(self, chrom: str, start: int, end: int, rc: bool = False) -> np.ndarray:
+        """Integer codes of ``[start, end)``: A=0, C=1, G=2, T=3, anything else (N, IUPAC) 4.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 (end - start,).
+        """
+        raw = self._raw(chrom, start, end)[None, :]
+        out = np.empty(raw.shape, dtype=np.uint8)
+        _k.integer_batch_cpu(raw, np.full(1, rc, dtype=np.uint8), out, 0, 1)
+        return out[0]
+
+    def kmers(self, chrom: str, start: int, end: int, k: int, stride: int = 1) -> np.ndarray:
+        """k-mer tokens of ``[start, end)``, as Genomic-ULMFiT tokenises (k-mers of length ``k`` every ``stride`` bases).
+
+        The k-mer starting at ``start + t * stride`` (for every ``t`` with the k-mer inside the window)
+        becomes the base-4 number of its bases, first base most significant: with A=0 C=1 G=2 T=3,
+        ``"ACG"`` -> ``0*16 + 1*4 + 2 = 6``.  Tokens ``0 .. 4**k - 1`` are the k-mers over ACGT; a
+        k-mer holding any other base (N, IUPAC, past the chromosome end) is the special token
+        ``4**k``, so the vocabulary has ``4**k + 1`` entries.  Case is ignored.
+
+        Parameters
+        ----------
+        chrom : str
+        start, end : int
+            0-based, half-open.
+        k : int
+            k-mer length, 1 to 31.
+        stride : int, default 1
+            Step between k-mer starts (``stride = k``: non-overlapping).
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 (max(0, (end - start - k) // stride + 1),).
+        """
+        k, stride = int(k), int(stride)
+        if not 1 <= k <= _MAX_K:
+            raise RangeError(f"k must be in 1..{_MAX_K}, got {k}")
+        if stride < 1:
+            raise RangeError(f"stride must be >= 1, got {stride}")
+        codes = self.integer(chrom, start, end)
+        if codes.shape[0] < k:
+            return np.zeros(0, dtype=np.int64)
+        windows = np.lib.stride_tricks.sliding_window_view(codes, k)[::stride]
+        powers = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)
+        tokens = windows.astype(np.int64) @ powers
+        tokens[(windows == _k.N_CODE).any(axis=1)] = 4 ** k
+        return tokens
+
+    # --- batches ----------------------------------------------------------------------------------
+
+    def onehot_batch(self, chroms, starts, width: int, n_value: float = 0.0,
+                     out: np.ndarray | None = None, rc=None, threads: int | None = None) -> np.ndarray:
+        """One-hot encoding of many windows of one width: one gather and one kernel call.
+
+        Parameters
+        ----------
+        chroms : str, sequence of str, or integer array (n,)
+            Chromosome of each window (a single name: all windows); see :meth:`chrom_ids`.
+        starts : int array-like (n,)
+            0-based starts; windows may run past either chromosome end (those bases are ``N``).
+        width : int
+            Window length.
+        n_value : float, default 0.0
+            Value of all four rows at a non-ACGT base.
+        out : numpy.ndarray, optional
+            float32 (n, 4, width), C-contiguous, to write into.
+        rc : bool array-like (n,), optional
+            Windows to reverse-complement.
+        threads : int, optional
+            CPU threads (default: ``fastwig.settings.threads``).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (n, 4, width), rows A, C, G, T; row ``i`` equals
+            ``onehot(chroms[i], starts[i], starts[i] + width)``.
+        """
+        threads = resolve_threads(threads)
+        raw = self.fetch_batch(chroms, starts, width, threads=threads)
+        return self._encode_onehot(raw, _rc_flags(rc, raw.shape[0]), n_value, out, threads)
+
+    def integer_batch(self, chroms, starts, width: int, rc=None, threads: int | None = None) -> np.ndarray:
+        """Integer codes (A=0 C=1 G=2 T=3 other=4) of many windows; uint8 (n, width).  See :meth:`onehot_batch`."""
+        threads = resolve_threads(threads)
+        raw = self.fetch_batch(chroms, starts, width, threads=threads)
+        out = np.empty(raw.shape, dtype=np.uint8)
+        run_items(_k.integer_batch_cpu, raw.shape[0], threads, raw, _rc_flags(rc, raw.shape[0]), out,
+                  min_chunk=_min_chunk(raw.shape[1]))
+        return out
+
+    @staticmethod
+    def _encode_onehot(raw: np.ndarray, rc: np.ndarray, n_value: float, out: np.ndarray | None,
+                       threads: int = 1) -> np.ndarray:
+        n, width = raw.shape
+        if out is None:
+            out = np.empty((n, 4, width), dtype=np.float32)
+        elif out.shape != (n, 4, width) or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise RangeError(f"out must be C-contiguous float32 {(n, 4, width)}, got {out.dtype} {out.shape}")
+        run_items(_k.onehot_batch_cpu, n, threads, raw, rc, out, np.float32(n_value), min_chunk=_min_chunk(width))
+        return out
+
+
+def _min_chunk(width: int) -> int:
+    return max(1, _MIN_CHUNK_BASES // max(int(width), 1))
+
+
+def _rc_flags(rc, n: int) -> np.ndarray:
+    """uint8 (n,) reverse-complement flags from None, a bool or a bool array-like."""
+    if rc is None:
+        return np.zeros(n, dtype=np.uint8)
+    flags = np.asarray(rc)
+    if flags.ndim == 0:
+        return np.full(n, bool(flags), dtype=np.uint8)
+    flags = np.ascontiguousarray(flags.reshape(-1), dtype=np.uint8)
+    if flags.shape[0] != n:
+        raise RangeError(f"rc has {flags.shape[0]} entries for {n} windows")
+    return flags
+
+
+def _reopen(path: str, mmap: bool) -> Genome:
+    return Genome(path, mmap=mmap)
+

@@ -1,0 +1,266 @@
+"""The public :class:`BigWig` reader: header, chromosomes, values, intervals and statistics."""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+
+from kernels import decode
+
+from . import blocks as _blocks
+from . import spec, stats as _stats
+from .cache import FileCacheState, cache
+from .chromtree import read_chrom_tree
+from .config import resolve_threads
+from .errors import ChromNotFound, FastwigError, FormatError, RangeError
+from .header import Header, Summary, ZoomLevel, read_extension, read_header, read_summary, read_zoom_levels
+from .io import FileSource
+from .rtree import CHROM_SHIFT, BlockIndex, read_rtree
+
+VALUES_CHUNK = 1 << 20      # bases per window when values() splits a long range
+
+
+class BigWig:
+    """A bigWig file opened for reading (``fastwig.open(path)``).
+
+    The header, chromosome tree and R-tree index are read once, at open, into flat arrays; the file
+    itself is memory-mapped and holds no file descriptor.  Usable as a context manager and picklable
+    (the pickle holds the path; the copy reopens the file).
+
+    Attributes
+    ----------
+    path : str
+    header : Header
+        The common header's fields.
+    chroms : dict[str, int]
+        Chromosome name -> length, in the file's order.
+    zooms : list[ZoomLevel]
+        Zoom (reduction) levels, finest first as stored.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self._src = FileSource(self.path)
+        try:
+            self._load()
+        except FastwigError:
+            self._src.close()
+            raise
+        except (ValueError, IndexError, OverflowError, TypeError) as exc:
+            self._src.close()
+            raise FormatError(f"{self.path}: corrupt bigWig ({exc})") from exc
+
+    def _load(self) -> None:
+        src = self._src
+        self.header: Header = read_header(src)
+        bo = self.header.byte_order
+        self.zooms: list[ZoomLevel] = read_zoom_levels(src, self.header)
+        self._summary: Summary | None = read_summary(src, self.header)
+        self.extension = read_extension(src, self.header)
+        names, ids, sizes = read_chrom_tree(src, self.header.chromTreeOffset, bo)
+        if ids.size and (ids.max() >= 1 << 31):
+            raise FormatError(f"{self.path}: chromosome id {int(ids.max())} out of range")
+        self.chroms: dict[str, int] = {name: int(size) for name, size in zip(names, sizes)}
+        self._chrom_id: dict[str, int] = {name: int(i) for name, i in zip(names, ids)}
+        self._chrom_size_by_id = dict(zip(ids.tolist(), sizes.tolist()))
+        self._index: BlockIndex = read_rtree(src, self.header.fullIndexOffset, bo)
+        self._cache_state = FileCacheState(len(self._index))
+        self._zoom_index: dict[int, BlockIndex] = {}
+
+    # -- object protocol -----------------------------------------------------------------------
+    def __enter__(self) -> "BigWig":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the file mapping.  Reads after close raise FastwigError."""
+        self._src.close()
+        self._closed = True
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
+
+    def __repr__(self) -> str:
+        return f"BigWig({self.path!r}, {len(self.chroms)} chroms, {len(self._index)} blocks)"
+
+    # -- metadata ------------------------------------------------------------------------------
+    @property
+    def summary(self) -> Summary:
+        """Total summary: bases covered, min, max, sum and sum of squares over all data.
+
+        Files of version 1 store none; it is then computed from the data once.
+        """
+        if self._summary is None:
+            self._summary = self._compute_summary()
+        return self._summary
+
+    def _compute_summary(self) -> Summary:
+        covered, lo, hi, total, squares = 0, np.inf, -np.inf, 0.0, 0.0
+        for chrom in self.chroms:
+            s, e, v = self.intervals(chrom)
+            if s.size:
+                w = (e - s).astype(np.float64)
+                covered += int(w.sum())
+                lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+                total += float((w * v).sum())
+                squares += float((w * v.astype(np.float64) ** 2).sum())
+        return Summary(covered, lo if covered else np.nan, hi if covered else np.nan, total, squares)
+
+    def _check_open(self) -> None:
+        if getattr(self, "_closed", False):
+            raise FastwigError(f"{self.path}: file is closed")
+
+    def _resolve(self, chrom: str, start: int, end: int | None) -> tuple[int, int, int]:
+        self._check_open()
+        try:
+            cid = self._chrom_id[chrom]
+        except (KeyError, TypeError):
+            raise ChromNotFound(f"{self.path}: no chromosome {chrom!r} in this file") from None
+        size = self.chroms[chrom]
+        end = size if end is None else end
+        try:
+            start, end = int(start), int(end)
+        except (TypeError, ValueError):
+            raise RangeError(f"{self.path}: start/end must be integers, got {start!r}, {end!r}") from None
+        if not 0 <= start <= end <= size:
+            raise RangeError(f"{self.path}: range {chrom}:{start}-{end} is outside [0, {size}] "
+                             "or inverted")
+        return cid, start, end
+
+    # -- reads ---------------------------------------------------------------------------------
+    def values(self, chrom: str, start: int = 0, end: int | None = None, *,
+               out: np.ndarray | None = None) -> np.ndarray:
+        """Per-base values of ``chrom:[start, end)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (end - start,); NaN where no record covers a base.  Where records overlap, the
+            one stored later in the file wins.  Written into ``out`` when given.
+        """
+        cid, start, end = self._resolve(chrom, start, end)
+        n = end - start
+        if out is None:
+            out = np.empty(n, dtype=np.float32)
+        elif out.shape != (n,) or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise RangeError(f"{self.path}: out must be a C-contiguous float32 array of shape ({n},)")
+        if n == 0:
+            return out
+        size = self.chroms[chrom]
+        width = min(n, VALUES_CHUNK)
+        n_win = -(-n // width)
+        starts = start + width * np.arange(n_win, dtype=np.int64)
+        ids = np.full((n_win, 1), cid, dtype=np.int64)
+        lens = np.full((n_win, 1), size, dtype=np.int64)
+        if n_win * width == n:
+            _blocks.read_rows([self], ids, lens, starts, width, out.reshape(n_win, width), np.nan, np.nan, None)
+        else:
+            rows = np.empty((n_win, width), dtype=np.float32)
+            _blocks.read_rows([self], ids, lens, starts, width, rows, np.nan, np.nan, None)
+            out[:] = rows.ravel()[:n]
+        return out
+
+    def intervals(self, chrom: str, start: int = 0, end: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Records overlapping ``chrom:[start, end)``, as stored, in file order.
+
+        Returns
+        -------
+        starts, ends : numpy.ndarray
+            int64 (k,)
+        values : numpy.ndarray
+            float32 (k,)
+        """
+        cid, start, end = self._resolve(chrom, start, end)
+        lo = np.array([(cid << CHROM_SHIFT) + start], dtype=np.int64)
+        hi = np.array([(cid << CHROM_SHIFT) + max(end, start + 1)], dtype=np.int64)
+        _, leaves = self._index.overlapping(lo, hi)
+        if leaves.size == 0 or end == start:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        leaves = leaves  # file order
+        uniq = np.unique(leaves)
+        threads = resolve_threads(None)
+        with cache.lock:
+            bs = _blocks.fetch_blocks([self], np.zeros(uniq.size, np.int64), uniq,
+                                      np.full(uniq.size, -1, np.int64), threads)
+            buf, u32, f32 = bs.views()
+            cap = int(((bs.length - 24) // 4).clip(0).sum()) + 1
+            s = np.empty(cap, np.int64)
+            e = np.empty(cap, np.int64)
+            v = np.empty(cap, np.float32)
+            at = 0
+            where = {int(x): i for i, x in enumerate(uniq)}
+            for leaf in leaves:
+                i = where[int(leaf)]
+                at = decode.block_records(buf, u32, f32, bs.lo[i], bs.length[i], cid, start, end, s, e, v, at)
+        return s[:at].copy(), e[:at].copy(), v[:at].copy()
+
+    def stats(self, chrom: str, start: int = 0, end: int | None = None, *, stat: str = "mean",
+              bins: int = 1, exact: bool = False) -> np.ndarray:
+        """Summary statistic of ``chrom:[start, end)`` in ``bins`` equal bins.
+
+        Parameters
+        ----------
+        stat : {"mean", "min", "max", "sum", "coverage", "std"}
+            ``coverage`` is the fraction of bases with data; ``std`` the sample standard deviation.
+        bins : int
+        exact : bool
+            False (default) answers from the zoom level UCSC would use (the coarsest whose reduction
+            is at most half the bin width), as pyBigWig does; True, or a file without a suitable
+            zoom level, uses the base data.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 (bins,), NaN for a bin without data.
+        """
+        cid, start, end = self._resolve(chrom, start, end)
+        stat, bins = _stats._check_stat(stat), _stats._check_bins(bins)
+        if end <= start:
+            raise RangeError(f"{self.path}: stats needs a non-empty range, got {chrom}:{start}-{end}")
+        if not exact and self.zooms:
+            level = _stats.choose_zoom([z.reduction for z in self.zooms], (end - start) / bins)
+            if level >= 0:
+                z = self._zoom_records(level, cid, start, end)
+                return _stats.zoom_stats(z["chromStart"], z["chromEnd"], z["validCount"], z["minVal"],
+                                         z["maxVal"], z["sumData"], z["sumSquares"], start, end, bins, stat)
+        s, e, v = self.intervals(chrom, start, end)
+        return _stats.exact_stats(s, e, v, start, end, bins, stat)
+
+    def _zoom_records(self, level: int, cid: int, start: int, end: int) -> np.ndarray:
+        """Zoom records of ``level`` on chromId ``cid`` overlapping ``[start, end)`` (structured array)."""
+        zoom = self.zooms[level]
+        index = self._zoom_index.get(level)
+        bo = self.header.byte_order
+        if index is None:
+            index = read_rtree(self._src, zoom.index_offset, bo, what=f"zoom level {zoom.reduction} index")
+            self._zoom_index[level] = index
+        lo = np.array([(cid << CHROM_SHIFT) + start], dtype=np.int64)
+        hi = np.array([(cid << CHROM_SHIFT) + end], dtype=np.int64)
+        _, leaves = index.overlapping(lo, hi)
+        dtype = spec.zoom_record_dtype(bo)
+        parts = []
+        for leaf in leaves:
+            raw = self._src.view(index.offset[leaf], index.size[leaf], "zoom block")
+            if self.header.uncompressBufSize:
+                try:
+                    raw = zlib.decompress(raw.tobytes(), bufsize=self.header.uncompressBufSize)
+                except zlib.error as exc:
+                    raise FormatError(f"{self.path}: zoom block at offset {int(index.offset[leaf])}: {exc}") from exc
+            recs = np.frombuffer(raw, dtype=dtype, count=len(raw) // dtype.itemsize)
+            parts.append(recs[(recs["chromId"] == cid) & (recs["chromStart"] < end) & (recs["chromEnd"] > start)])
+        if not parts:
+            return np.zeros(0, dtype=dtype)
+        return np.concatenate(parts)
+
+
+def open(path: str | os.PathLike) -> BigWig:  # noqa: A001 - the pyBigWig-style verb
+    """Open a bigWig file for reading; see :class:`BigWig`."""
+    return BigWig(path)

@@ -1,0 +1,183 @@
+"""Section decode: check inflated blocks, bring them into one canonical layout, extract records.
+
+After :func:`scan_block` an inflated block is in *canonical* layout: every 4-byte field in host
+(little-endian) order and the ``type, reserved, itemCount`` word in its little-endian layout, so the
+expansion kernels read fields through ``uint32``/``float32`` views with no byte-order branches.  Blocks
+start at 4-byte aligned offsets (the host packs them so), which the views need.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from . import status
+from ._twin import twin
+from .section import SECTION_HEADER_SIZE
+
+# flags returned by scan_block (non-negative) and kept per cached block
+COMPLETE = 1      # every section of the block is present (no early exit cut it)
+CLEAN = 2         # one chromosome, records sorted by start and not overlapping: binary search is safe
+
+
+@twin
+def record_size(kind):
+    """Bytes per record of a section type, or 0 for an unknown type."""
+    if kind == 1:
+        return 12
+    if kind == 2:
+        return 8
+    if kind == 3:
+        return 4
+    return 0
+
+
+@twin
+def scan_block(buf, u32, lo, n, swap, may_be_partial):
+    """Validate the inflated block ``buf[lo:lo+n]`` and make its layout canonical, in place.
+
+    Parameters
+    ----------
+    buf : uint8 array; u32 : the same memory viewed as uint32
+    lo : int, 4-byte aligned start of the block; n : int, its inflated length in bytes
+    swap : bool, the file is big-endian
+    may_be_partial : bool, inflation may have stopped early, so a cut last section is not an error
+
+    Returns
+    -------
+    int
+        ``COMPLETE | CLEAN`` flags (>= 0), or a negative status code.
+    """
+    if swap:
+        for w in range(lo >> 2, (lo + n) >> 2):
+            x = u32[w]
+            u32[w] = ((x & 0xFF) << 24) | ((x & 0xFF00) << 8) | ((x >> 8) & 0xFF00) | (x >> 24)
+    flags = CLEAN
+    p = np.int64(lo)
+    end = p + n
+    chrom = np.int64(-1)
+    prev_end = np.int64(0)
+    while True:
+        if p == end:
+            flags |= COMPLETE
+            break
+        if end - p < SECTION_HEADER_SIZE:
+            if may_be_partial:
+                break
+            return status.ERR_SECTION_SHORT
+        if swap:
+            # after the word swap this word reads (count_lo, count_hi, reserved, type)
+            kind = buf[p + 23]
+            reserved = buf[p + 22]
+            c0 = buf[p + 20]
+            c1 = buf[p + 21]
+            buf[p + 20] = kind
+            buf[p + 21] = reserved
+            buf[p + 22] = c0
+            buf[p + 23] = c1
+        kind = buf[p + 20]
+        count = np.int64(buf[p + 22]) | (np.int64(buf[p + 23]) << 8)
+        size = record_size(kind)
+        if size == 0:
+            return status.ERR_SECTION_TYPE
+        h = p >> 2
+        sec_chrom = np.int64(u32[h])
+        if chrom < 0:
+            chrom = sec_chrom
+        elif sec_chrom != chrom:
+            flags &= ~CLEAN
+        avail = (end - p - SECTION_HEADER_SIZE) // size
+        cut = False
+        if count > avail:
+            if not may_be_partial:
+                return status.ERR_SECTION_SHORT
+            count = avail
+            cut = True
+        r = h + 6
+        if kind == 3:
+            step = np.int64(u32[h + 3])
+            span = np.int64(u32[h + 4])
+            if count > 1 and step < span:
+                flags &= ~CLEAN
+            if count > 0:
+                if np.int64(u32[h + 1]) < prev_end:
+                    flags &= ~CLEAN
+                prev_end = np.int64(u32[h + 1]) + (count - 1) * step + span
+        elif kind == 2:
+            span = np.int64(u32[h + 4])
+            for i in range(count):
+                s = np.int64(u32[r + 2 * i])
+                if s < prev_end:
+                    flags &= ~CLEAN
+                prev_end = s + span
+        else:
+            for i in range(count):
+                s = np.int64(u32[r + 3 * i])
+                e = np.int64(u32[r + 3 * i + 1])
+                if e < s:
+                    return status.ERR_RECORD_RANGE
+                if s < prev_end:
+                    flags &= ~CLEAN
+                prev_end = e
+        if cut:
+            break
+        p += SECTION_HEADER_SIZE + count * size
+    return flags
+
+
+@twin
+def section_count(buf, p, end):
+    """Records of the section at ``p`` that lie inside the block (a cut last section has fewer)."""
+    size = record_size(buf[p + 20])
+    if size == 0 or end - p < SECTION_HEADER_SIZE:
+        return 0
+    count = np.int64(buf[p + 22]) | (np.int64(buf[p + 23]) << 8)
+    avail = (end - p - SECTION_HEADER_SIZE) // size
+    return count if count < avail else avail
+
+
+@numba.njit(nogil=True, cache=True)
+def block_records(buf, u32, f32, lo, n, chrom, qstart, qend, starts, ends, values, at):
+    """Append the records of canonical block ``buf[lo:lo+n]`` on ``chrom`` overlapping ``[qstart, qend)``.
+
+    Records go to ``starts``/``ends`` (int64) and ``values`` (float32) from index ``at``; the arrays
+    must have room for every record of the block.  Returns the new fill index.
+    """
+    p = np.int64(lo)
+    end = p + n
+    while end - p >= SECTION_HEADER_SIZE:
+        h = p >> 2
+        kind = buf[p + 20]
+        count = section_count(buf, p, end)
+        size = record_size(kind)
+        if u32[h] == chrom:
+            r = h + 6
+            for i in range(count):
+                if kind == 1:
+                    s = np.int64(u32[r + 3 * i])
+                    e = np.int64(u32[r + 3 * i + 1])
+                    v = f32[r + 3 * i + 2]
+                elif kind == 2:
+                    s = np.int64(u32[r + 2 * i])
+                    e = s + np.int64(u32[h + 4])
+                    v = f32[r + 2 * i + 1]
+                else:
+                    s = np.int64(u32[h + 1]) + np.int64(i) * np.int64(u32[h + 3])
+                    e = s + np.int64(u32[h + 4])
+                    v = f32[r + i]
+                if s < qend and e > qstart:
+                    starts[at] = s
+                    ends[at] = e
+                    values[at] = v
+                    at += 1
+        if size == 0:
+            break
+        p += SECTION_HEADER_SIZE + count * size
+    return at
+
+
+@numba.njit(nogil=True, cache=True)
+def scan_batch_cpu(buf, u32, lo, n, swap, may_be_partial, result, i0, i1):
+    """CPU driver of :func:`scan_block` over items ``i0 .. i1-1`` (per-item arrays); writes ``result``."""
+    for i in range(i0, i1):
+        result[i] = scan_block(buf, u32, lo[i], n[i], swap[i] != 0, may_be_partial[i] != 0)

@@ -1,0 +1,183 @@
+"""Interval expansion: paint the records of canonical blocks into dense per-base rows, and reduce
+rows into bins.
+
+One item is one (window, track) row.  Its blocks are visited in file order and, within a block,
+records in stored order, so where records overlap the one stored last wins -- identically on both
+twins, since every item writes only its own row.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._twin import twin
+from .decode import CLEAN, record_size, section_count
+from .section import SECTION_HEADER_SIZE
+
+# reduction statistics (codes shared with fastwig.batch)
+STAT_MEAN = 0
+STAT_SUM = 1
+STAT_MIN = 2
+STAT_MAX = 3
+STAT_COVERAGE = 4
+
+
+@twin
+def paint(out, row, ws, we, s, e, v, missing):
+    """Write value ``v`` over ``[s, e) & [ws, we)`` of ``out[row]`` (NaN values count as missing)."""
+    if v != v:
+        v = missing
+    a = s if s > ws else ws
+    b = e if e < we else we
+    for x in range(a - ws, b - ws):
+        out[row, x] = v
+
+
+@twin
+def first_record(u32, r, stride, count, ws):
+    """First record of a clean section whose end lies after ``ws`` (binary search on starts)."""
+    lo = 0
+    hi = count
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if np.int64(u32[r + stride * mid]) < ws:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo > 0:
+        lo -= 1  # the record before may still cover ws
+    return lo
+
+
+@twin
+def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, chrom, ws, we,
+                chrom_len, missing, oob, out):
+    """Fill row ``item`` of ``out`` (float32, (rows, we - ws)) with the window ``[ws, we)`` on ``chrom``.
+
+    Parameters
+    ----------
+    buf, u32, f32 : the block arena as uint8, uint32 and float32 views of the same memory
+    blk_lo, blk_len, blk_flags : int64 arrays, byte offset, length and scan flags of each block
+    bptr, blist : int64 CSR: item i reads blocks ``blist[bptr[i]:bptr[i+1]]``, in file order
+    chrom : int, the file's chromId for this window, or -1 when the file lacks the chromosome
+    chrom_len : int, chromosome length; bases outside ``[0, chrom_len)`` get ``oob``
+    missing, oob : float32 fill values
+    """
+    width = we - ws
+    for x in range(width):
+        out[item, x] = missing
+    if chrom >= 0:
+        for k in range(bptr[item], bptr[item + 1]):
+            b = blist[k]
+            p = np.int64(blk_lo[b])
+            end = p + blk_len[b]
+            clean = (blk_flags[b] & CLEAN) != 0
+            while end - p >= SECTION_HEADER_SIZE:
+                h = p >> 2
+                kind = buf[p + 20]
+                size = record_size(kind)
+                if size == 0:
+                    break
+                count = section_count(buf, p, end)
+                if u32[h] == chrom:
+                    r = h + 6
+                    if kind == 3:
+                        start = np.int64(u32[h + 1])
+                        step = np.int64(u32[h + 3])
+                        span = np.int64(u32[h + 4])
+                        i = 0
+                        if step > 0 and ws - start - span >= 0:
+                            i = (ws - start - span) // step + 1
+                        while i < count:
+                            s = start + i * step
+                            if s >= we:
+                                break
+                            paint(out, item, ws, we, s, s + span, f32[r + i], missing)
+                            i += 1
+                    elif kind == 2:
+                        span = np.int64(u32[h + 4])
+                        i = first_record(u32, r, 2, count, ws) if clean else 0
+                        while i < count:
+                            s = np.int64(u32[r + 2 * i])
+                            if clean and s >= we:
+                                break
+                            paint(out, item, ws, we, s, s + span, f32[r + 2 * i + 1], missing)
+                            i += 1
+                    else:
+                        i = first_record(u32, r, 3, count, ws) if clean else 0
+                        while i < count:
+                            s = np.int64(u32[r + 3 * i])
+                            if clean and s >= we:
+                                break
+                            paint(out, item, ws, we, s, np.int64(u32[r + 3 * i + 1]), f32[r + 3 * i + 2],
+                                  missing)
+                            i += 1
+                p += SECTION_HEADER_SIZE + count * size
+    lo_oob = -ws if ws < 0 else 0
+    if lo_oob > width:
+        lo_oob = width
+    for x in range(lo_oob):
+        out[item, x] = oob
+    hi_oob = chrom_len - ws
+    if hi_oob < 0:
+        hi_oob = 0
+    for x in range(hi_oob, width):
+        out[item, x] = oob
+
+
+@twin
+def reduce_item(src, row, b, bin_size, stat, covered_only, missing, out):
+    """Reduce bases ``src[row, b*bin_size:(b+1)*bin_size]`` (NaN = no data) into ``out[row, b]``."""
+    n = 0
+    total = 0.0
+    lo = np.inf
+    hi = -np.inf
+    for x in range(b * bin_size, (b + 1) * bin_size):
+        v = src[row, x]
+        if v == v:
+            n += 1
+            total += v
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+    if stat == STAT_COVERAGE:
+        out[row, b] = n / bin_size
+        return
+    if n < bin_size and not covered_only:
+        # uncovered bases take the fill value
+        fill = np.float64(missing)
+        total += fill * (bin_size - n)
+        if fill < lo:
+            lo = fill
+        if fill > hi:
+            hi = fill
+        n = bin_size
+    if n == 0:
+        out[row, b] = missing
+    elif stat == STAT_MEAN:
+        out[row, b] = total / n
+    elif stat == STAT_SUM:
+        out[row, b] = total
+    elif stat == STAT_MIN:
+        out[row, b] = lo
+    else:
+        out[row, b] = hi
+
+
+@numba.njit(nogil=True, cache=True)
+def expand_batch_cpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, ws, width,
+                     chrom_len, missing, oob, out, i0, i1):
+    """CPU driver of :func:`expand_item` over items ``i0 .. i1 - 1`` (chrom, ws, chrom_len per item)."""
+    for i in range(i0, i1):
+        expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, i, chrom[i], ws[i],
+                    ws[i] + width, chrom_len[i], missing, oob, out)
+
+
+@numba.njit(nogil=True, cache=True)
+def reduce_batch_cpu(src, bin_size, stat, covered_only, missing, out, i0, i1):
+    """CPU driver of :func:`reduce_item` over flat (row, bin) items ``i0 .. i1 - 1``."""
+    nbins = out.shape[1]
+    for i in range(i0, i1):
+        reduce_item(src, i // nbins, i % nbins, bin_size, stat, covered_only, missing, out)

@@ -1,0 +1,553 @@
+"""zlib inflate (RFC 1950 wrapper around RFC 1951 deflate), one stream per item.
+
+The per-item algorithm :func:`inflate_item` is a :func:`~kernels._twin.twin`: the same Python source is
+compiled as an inlined ``numba.njit`` function for the CPU driver :func:`inflate_batch_cpu` and as a
+``numba.cuda.jit(device=True)`` function for the GPU kernel in ``kernels/cuda.py``.  It decodes stored,
+fixed-Huffman and dynamic-Huffman blocks with table-driven Huffman decoding and a 63-bit bit buffer,
+checks every index that comes from stream data, and always terminates; corrupt input yields a negative
+status code from :mod:`kernels.status`.
+
+Huffman tables live in the caller's int32 scratch ``work`` (:data:`INFLATE_WORK_SIZE` entries).  A table is
+a primary table indexed by the next ``root`` input bits (10 for literal/length, 8 for distance, 7 for the
+code-length code) followed by second-level subtables for longer codes, built from the canonical code
+lengths as RFC 1951 section 3.2.2 describes.  Each int32 entry packs::
+
+    bits 0-7   code length to consume (a subtable pointer: the subtable's index width)
+    bits 8-11  number of extra bits after the code (length and distance symbols)
+    bit 12     F_LIT  literal byte (or code-length symbol)
+    bit 13     F_LEN  length symbol (in the distance table: a distance symbol)
+    bit 14     F_EOB  end of block
+    bit 15     F_SUB  pointer to a subtable
+    bits 16-30 value: literal byte, base length, base distance, or subtable offset
+
+An entry with none of the flags is not a symbol: 0 marks an unused slot of an incomplete code, 1 << 16
+a symbol the format reserves (literal/length 286-287, distance 30-31).
+
+Scalar typing note: every array element is read through ``np.int64(...)`` and all arithmetic stays in
+int64 with the bit buffer kept below bit 63.  That keeps the njit build, the CUDA build and the CUDA
+simulator (which runs this source on NumPy scalars) bit-identical: NumPy would otherwise compute
+``uint8 << 24`` in uint8, and numba mixes uint64 with int64 into float64.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._twin import twin
+from .section import STOP_CHECK_BYTES, section_should_stop
+from .status import (
+    ERR_ADLER,
+    ERR_BLOCK_TYPE,
+    ERR_DISTANCE,
+    ERR_HUFFMAN,
+    ERR_INPUT_END,
+    ERR_OUTPUT_FULL,
+    ERR_STORED_LEN,
+    ERR_ZLIB_HEADER,
+)
+
+# entry flags (see the module docstring)
+F_LIT = 1 << 12
+F_LEN = 1 << 13
+F_EOB = 1 << 14
+F_SUB = 1 << 15
+
+LIT_ROOT = 10
+DIST_ROOT = 8
+PRE_ROOT = 7
+# Worst-case table sizes (primary + subtables) for any complete code, from zlib's `enough` utility:
+# enough 288 10 15, enough 32 8 15, enough 19 7 7.
+LIT_ENOUGH = 1334
+DIST_ENOUGH = 402
+PRE_ENOUGH = 128
+
+# layout of the int32 scratch
+W_LIT = 0
+W_DIST = W_LIT + LIT_ENOUGH
+W_PRE = W_DIST + DIST_ENOUGH
+W_LENS = W_PRE + PRE_ENOUGH          # code lengths: 288 literal/length + 32 distance
+W_PLENS = W_LENS + 320               # 19 code-length code lengths
+W_CNT = W_PLENS + 20                 # 16 counts per length
+W_OFFS = W_CNT + 16                  # 16 offsets per length (counting sort)
+W_SORTED = W_OFFS + 16               # up to 288 symbols sorted by code length
+INFLATE_WORK_SIZE = W_SORTED + 288   # int32 entries of scratch one inflate needs
+
+KIND_PRE = 0
+KIND_LIT = 1
+KIND_DIST = 2
+
+M63 = 0x7FFFFFFFFFFFFFFF
+ADLER_MOD = 65521
+ADLER_CHUNK = 4096
+NO_CHECK = 1 << 62
+
+
+@twin
+def _clen_order(i):
+    """Code-length symbol stored ``i``-th in a dynamic block header (RFC 1951 3.2.7)."""
+    if i < 3:
+        return 16 + i
+    if i == 3:
+        return 0
+    if i & 1:
+        return 7 - ((i - 5) >> 1)
+    return 8 + ((i - 4) >> 1)
+
+
+@twin
+def _reverse(x, n):
+    """The low ``n`` bits of ``x`` in reverse order (deflate sends Huffman codes MSB first)."""
+    r = 0
+    for _ in range(n):
+        r = (r << 1) | (x & 1)
+        x >>= 1
+    return r
+
+
+@twin
+def _sym_entry(kind, s, length):
+    """Table entry (int64) for symbol ``s`` of a code of type ``kind`` with code length ``length``."""
+    if kind == KIND_PRE:
+        return (s << 16) | F_LIT | length
+    if kind == KIND_LIT:
+        if s < 256:
+            return (s << 16) | F_LIT | length
+        if s == 256:
+            return F_EOB | length
+        if s < 285:
+            c = s - 257
+            if c < 8:
+                base = 3 + c
+                ex = 0
+            else:
+                ex = (c >> 2) - 1
+                base = ((4 + (c & 3)) << ex) + 3
+            return (base << 16) | (ex << 8) | F_LEN | length
+        if s == 285:
+            return (258 << 16) | F_LEN | length
+        return (1 << 16) | length
+    if s < 30:
+        if s < 4:
+            base = s + 1
+            ex = 0
+        else:
+            ex = (s >> 1) - 1
+            base = ((2 + (s & 1)) << ex) + 1
+        return (base << 16) | (ex << 8) | F_LEN | length
+    return (1 << 16) | length
+
+
+@twin
+def _build_table(work, lens, n, tab, tab_size, root, kind):
+    """Build the decoding table of a canonical Huffman code.
+
+    Parameters
+    ----------
+    work : numpy.ndarray of int32
+        The item's scratch; the code lengths are ``work[lens:lens + n]`` (each 0-15), the table is
+        written at ``work[tab:tab + tab_size]``.
+    lens, n, tab, tab_size, root, kind : int
+        Offsets and sizes in ``work``, the primary table's index width in bits, and the code type
+        (``KIND_PRE``, ``KIND_LIT`` or ``KIND_DIST``).
+
+    Returns
+    -------
+    int
+        0, or ``ERR_HUFFMAN`` for an over-subscribed code, an incomplete one (allowed, as in zlib, only
+        for a literal/length or distance code with at most one 1-bit code), or a table overflow.
+    """
+    for i in range(16):
+        work[W_CNT + i] = 0
+    for s in range(n):
+        ln = np.int64(work[lens + s])
+        work[W_CNT + ln] += 1
+    left = 1
+    maxlen = 0
+    for ln in range(1, 16):
+        c = np.int64(work[W_CNT + ln])
+        left = (left << 1) - c
+        if left < 0:
+            return ERR_HUFFMAN
+        if c > 0:
+            maxlen = ln
+    if left > 0:
+        if kind == KIND_PRE or maxlen > 1:
+            return ERR_HUFFMAN
+        for i in range(1 << root):
+            work[tab + i] = 0
+
+    # counting sort of the used symbols by code length, symbol order kept (canonical order)
+    acc = 0
+    for ln in range(1, 16):
+        work[W_OFFS + ln] = acc
+        acc += np.int64(work[W_CNT + ln])
+    total = acc
+    for s in range(n):
+        ln = np.int64(work[lens + s])
+        if ln > 0:
+            k = np.int64(work[W_OFFS + ln])
+            work[W_SORTED + k] = s
+            work[W_OFFS + ln] = k + 1
+
+    code = 0
+    cur_len = 1
+    prefix = -1
+    sub_off = 0
+    sub_bits = 0
+    free = 1 << root
+    for i in range(total):
+        s = np.int64(work[W_SORTED + i])
+        ln = np.int64(work[lens + s])
+        while cur_len < ln:
+            code <<= 1
+            cur_len += 1
+        entry = _sym_entry(kind, s, ln)
+        if ln <= root:
+            step = 1 << ln
+            for j in range(_reverse(code, ln), 1 << root, step):
+                work[tab + j] = entry
+        else:
+            pre = code >> (ln - root)
+            if pre != prefix:
+                # size the subtable to hold every remaining code that shares this prefix (zlib's rule;
+                # W_CNT still counts the codes not placed yet, this one included)
+                sub_bits = ln - root
+                room = 1 << sub_bits
+                while sub_bits + root < maxlen:
+                    room -= np.int64(work[W_CNT + sub_bits + root])
+                    if room <= 0:
+                        break
+                    sub_bits += 1
+                    room <<= 1
+                sub_off = free
+                free += 1 << sub_bits
+                if free > tab_size:
+                    return ERR_HUFFMAN
+                work[tab + _reverse(pre, root)] = (sub_off << 16) | F_SUB | sub_bits
+                prefix = pre
+            low = ln - root
+            for j in range(_reverse(code & ((1 << low) - 1), low), 1 << sub_bits, 1 << low):
+                work[tab + sub_off + j] = entry
+        work[W_CNT + ln] -= 1
+        code += 1
+    return 0
+
+
+@twin
+def _refill(src, p, src_hi, buf, nb):
+    """Top up the bit buffer to 55-62 bits; returns ``(buf, nb, p)``.
+
+    Reads 8 bytes at once while they lie inside the stream (bits above ``nb`` then hold later stream
+    bits, which later refills OR in again unchanged); near the end, byte by byte, past the end with
+    zero bytes that the callers detect as consumed input (``(p - src_hi) * 8 > nb``).
+    """
+    if p + 8 <= src_hi:
+        w = (np.int64(src[p]) | (np.int64(src[p + 1]) << 8) | (np.int64(src[p + 2]) << 16)
+             | (np.int64(src[p + 3]) << 24) | (np.int64(src[p + 4]) << 32)
+             | (np.int64(src[p + 5]) << 40) | (np.int64(src[p + 6]) << 48)
+             | (np.int64(src[p + 7]) << 56))
+        buf |= (w << nb) & M63
+        k = (62 - nb) >> 3
+        return buf, nb + (k << 3), p + k
+    while nb <= 54:
+        if p < src_hi:
+            buf |= np.int64(src[p]) << nb
+        p += 1
+        nb += 8
+    return buf, nb, p
+
+
+@twin
+def _adler32(buf, lo, hi):
+    """Adler-32 (RFC 1950) of ``buf[lo:hi]`` (uint8), as an int64."""
+    a = 1
+    b = 0
+    i = lo
+    while i < hi:
+        m = min(hi - i, ADLER_CHUNK)
+        s1 = 0
+        s2 = 0
+        for k in range(m):
+            x = np.int64(buf[i + k])
+            s1 += x
+            s2 += (m - k) * x
+        b = (b + m * a + s2) % ADLER_MOD
+        a = (a + s1) % ADLER_MOD
+        i += m
+    return (b << 16) | a
+
+
+@twin
+def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, work):
+    """Inflate the zlib stream ``src[src_lo:src_hi]`` into ``dst[dst_lo:dst_hi]``.
+
+    Parameters
+    ----------
+    src : numpy.ndarray of uint8
+        Packed compressed bytes; only ``src[src_lo:src_hi]`` is read.
+    src_lo, src_hi : int
+        The stream's byte range in ``src``.
+    dst : numpy.ndarray of uint8
+        Output buffer; only ``dst[dst_lo:dst_hi]`` is written.
+    dst_lo, dst_hi : int
+        The output range; inflating past ``dst_hi`` is an error.
+    stop_coord : int
+        Early exit: when >= 0, each time the output crosses another multiple of ``STOP_CHECK_BYTES``
+        (checked before the next symbol is written), ``section_should_stop`` looks at the output so
+        far, and when it says so the function returns at once, without the Adler-32 check.
+        When < 0 the whole stream is inflated.
+    swap : bool or uint8
+        The data section's byte order is big-endian (passed on to ``section_should_stop``).
+    work : numpy.ndarray of int32
+        Scratch of at least ``INFLATE_WORK_SIZE`` entries owned by this item.
+
+    Returns
+    -------
+    int
+        Bytes written (>= 0), or a negative status code: ``ERR_ZLIB_HEADER``, ``ERR_BLOCK_TYPE``,
+        ``ERR_STORED_LEN``, ``ERR_HUFFMAN``, ``ERR_DISTANCE``, ``ERR_INPUT_END``, ``ERR_OUTPUT_FULL``,
+        ``ERR_ADLER``.  Whenever the whole stream was inflated the Adler-32 trailer is verified.
+    """
+    if src_hi - src_lo < 2:
+        return ERR_INPUT_END
+    cmf = np.int64(src[src_lo])
+    flg = np.int64(src[src_lo + 1])
+    if (cmf & 15) != 8 or (cmf >> 4) > 7 or ((cmf << 8) | flg) % 31 != 0 or (flg & 32) != 0:
+        return ERR_ZLIB_HEADER
+
+    p = src_lo + 2
+    buf = 0
+    nb = 0
+    o = dst_lo
+    if stop_coord >= 0:
+        next_check = dst_lo + STOP_CHECK_BYTES
+    else:
+        next_check = NO_CHECK
+    lim = min(next_check, dst_hi)
+    fixed_built = False
+    final = 0
+    while final == 0:
+        buf, nb, p = _refill(src, p, src_hi, buf, nb)
+        if (p - src_hi) * 8 > nb:
+            return ERR_INPUT_END
+        final = buf & 1
+        btype = (buf >> 1) & 3
+        buf >>= 3
+        nb -= 3
+
+        if btype == 0:
+            # stored: skip to a byte boundary, then copy LEN bytes straight from src
+            nb -= nb & 7
+            q = p - (nb >> 3)
+            buf = 0
+            nb = 0
+            if q + 4 > src_hi:
+                return ERR_INPUT_END
+            ln = np.int64(src[q]) | (np.int64(src[q + 1]) << 8)
+            nln = np.int64(src[q + 2]) | (np.int64(src[q + 3]) << 8)
+            if ln != (nln ^ 0xFFFF):
+                return ERR_STORED_LEN
+            q += 4
+            if q + ln > src_hi:
+                return ERR_INPUT_END
+            if o + ln > dst_hi:
+                return ERR_OUTPUT_FULL
+            for k in range(ln):
+                dst[o + k] = src[q + k]
+            o += ln
+            p = q + ln
+            if o >= next_check:
+                if section_should_stop(dst, dst_lo, o - dst_lo, stop_coord, swap):
+                    return o - dst_lo
+                next_check = dst_lo + ((o - dst_lo) // STOP_CHECK_BYTES + 1) * STOP_CHECK_BYTES
+                lim = min(next_check, dst_hi)
+            continue
+        if btype == 3:
+            return ERR_BLOCK_TYPE
+
+        if btype == 1:
+            if not fixed_built:
+                for s in range(288):
+                    if s < 144:
+                        work[W_LENS + s] = 8
+                    elif s < 256:
+                        work[W_LENS + s] = 9
+                    elif s < 280:
+                        work[W_LENS + s] = 7
+                    else:
+                        work[W_LENS + s] = 8
+                _build_table(work, W_LENS, 288, W_LIT, LIT_ENOUGH, LIT_ROOT, KIND_LIT)
+                for s in range(32):
+                    work[W_LENS + 288 + s] = 5
+                _build_table(work, W_LENS + 288, 32, W_DIST, DIST_ENOUGH, DIST_ROOT, KIND_DIST)
+                fixed_built = True
+        else:
+            fixed_built = False
+            hlit = (buf & 31) + 257
+            hdist = ((buf >> 5) & 31) + 1
+            hclen = ((buf >> 10) & 15) + 4
+            buf >>= 14
+            nb -= 14
+            if hlit > 286 or hdist > 30:
+                return ERR_HUFFMAN
+            for i in range(19):
+                work[W_PLENS + i] = 0
+            for i in range(hclen):
+                if nb < 3:
+                    buf, nb, p = _refill(src, p, src_hi, buf, nb)
+                work[W_PLENS + _clen_order(i)] = buf & 7
+                buf >>= 3
+                nb -= 3
+            if _build_table(work, W_PLENS, 19, W_PRE, PRE_ENOUGH, PRE_ROOT, KIND_PRE) != 0:
+                return ERR_HUFFMAN
+            total = hlit + hdist
+            i = 0
+            while i < total:
+                buf, nb, p = _refill(src, p, src_hi, buf, nb)
+                if (p - src_hi) * 8 > nb:
+                    return ERR_INPUT_END
+                e = np.int64(work[W_PRE + (buf & 127)])
+                n = e & 255
+                buf >>= n
+                nb -= n
+                sym = e >> 16
+                if sym < 16:
+                    work[W_LENS + i] = sym
+                    i += 1
+                    continue
+                if sym == 16:
+                    if i == 0:
+                        return ERR_HUFFMAN
+                    val = np.int64(work[W_LENS + i - 1])
+                    rep = 3 + (buf & 3)
+                    buf >>= 2
+                    nb -= 2
+                elif sym == 17:
+                    val = 0
+                    rep = 3 + (buf & 7)
+                    buf >>= 3
+                    nb -= 3
+                else:
+                    val = 0
+                    rep = 11 + (buf & 127)
+                    buf >>= 7
+                    nb -= 7
+                if i + rep > total:
+                    return ERR_HUFFMAN
+                for k in range(rep):
+                    work[W_LENS + i + k] = val
+                i += rep
+            if work[W_LENS + 256] == 0:
+                return ERR_HUFFMAN
+            # the distance lengths follow the hlit literal/length lengths in W_LENS
+            if _build_table(work, W_LENS, hlit, W_LIT, LIT_ENOUGH, LIT_ROOT, KIND_LIT) != 0:
+                return ERR_HUFFMAN
+            if _build_table(work, W_LENS + hlit, hdist, W_DIST, DIST_ENOUGH, DIST_ROOT, KIND_DIST) != 0:
+                return ERR_HUFFMAN
+
+        # Huffman-coded data; after a refill the buffer holds >= 55 bits, enough for the longest
+        # length/distance pair (15 + 5 + 15 + 13 = 48 bits)
+        while True:
+            buf, nb, p = _refill(src, p, src_hi, buf, nb)
+            if (p - src_hi) * 8 > nb:
+                return ERR_INPUT_END
+            e = np.int64(work[W_LIT + (buf & 1023)])
+            if e & F_SUB:
+                e = np.int64(work[W_LIT + (e >> 16) + ((buf >> LIT_ROOT) & ((1 << (e & 255)) - 1))])
+            n = e & 255
+            buf >>= n
+            nb -= n
+            if e & F_LIT:
+                if o >= lim:
+                    if o >= next_check:
+                        if section_should_stop(dst, dst_lo, o - dst_lo, stop_coord, swap):
+                            return o - dst_lo
+                        next_check = dst_lo + ((o - dst_lo) // STOP_CHECK_BYTES + 1) * STOP_CHECK_BYTES
+                        lim = min(next_check, dst_hi)
+                    if o >= dst_hi:
+                        return ERR_OUTPUT_FULL
+                dst[o] = e >> 16
+                o += 1
+                continue
+            if e & F_LEN:
+                ex = (e >> 8) & 15
+                length = (e >> 16) + (buf & ((1 << ex) - 1))
+                buf >>= ex
+                nb -= ex
+                d = np.int64(work[W_DIST + (buf & 255)])
+                if d & F_SUB:
+                    d = np.int64(work[W_DIST + (d >> 16) + ((buf >> DIST_ROOT) & ((1 << (d & 255)) - 1))])
+                n = d & 255
+                buf >>= n
+                nb -= n
+                if (d & F_LEN) == 0:
+                    return ERR_DISTANCE
+                ex = (d >> 8) & 15
+                dist = (d >> 16) + (buf & ((1 << ex) - 1))
+                buf >>= ex
+                nb -= ex
+                if dist > o - dst_lo:
+                    return ERR_DISTANCE
+                if o + length > lim:
+                    if o >= next_check:
+                        if section_should_stop(dst, dst_lo, o - dst_lo, stop_coord, swap):
+                            return o - dst_lo
+                        next_check = dst_lo + ((o - dst_lo) // STOP_CHECK_BYTES + 1) * STOP_CHECK_BYTES
+                        lim = min(next_check, dst_hi)
+                    if o + length > dst_hi:
+                        return ERR_OUTPUT_FULL
+                for k in range(o, o + length):
+                    dst[k] = dst[k - dist]
+                o += length
+                continue
+            if e & F_EOB:
+                break
+            if n == 0:
+                return ERR_HUFFMAN
+            return ERR_DISTANCE
+
+    # zlib trailer: Adler-32 of the output, big-endian, at the next byte boundary
+    nb -= nb & 7
+    q = p - (nb >> 3)
+    if q + 4 > src_hi:
+        return ERR_INPUT_END
+    want = ((np.int64(src[q]) << 24) | (np.int64(src[q + 1]) << 16)
+            | (np.int64(src[q + 2]) << 8) | np.int64(src[q + 3]))
+    if _adler32(dst, dst_lo, o) != want:
+        return ERR_ADLER
+    return o - dst_lo
+
+
+@numba.njit(nogil=True, cache=True)
+def inflate_batch_cpu(src, src_off, src_end, dst, dst_off, dst_end, stop, swap, work, i0, i1, status):
+    """Inflate items ``i0..i1-1`` serially (the caller runs chunks of items on a thread pool).
+
+    Parameters
+    ----------
+    src : numpy.ndarray of uint8
+        Packed compressed streams.
+    src_off, src_end : numpy.ndarray of int64
+        Per item, the stream's byte range in ``src``.
+    dst : numpy.ndarray of uint8
+        Output buffer.
+    dst_off, dst_end : numpy.ndarray of int64
+        Per item, the output range in ``dst``.
+    stop : numpy.ndarray of int64
+        Per item, the early-exit coordinate (< 0: inflate the whole stream).
+    swap : bool or uint8
+        The data sections are big-endian.
+    work : numpy.ndarray of int32
+        Scratch of at least ``INFLATE_WORK_SIZE`` entries, owned by this call.
+    i0, i1 : int
+        The items to process.
+    status : numpy.ndarray of int64
+        Out: per item, the bytes written or a negative status code.  Ranges outside the arrays are
+        clipped to them (a clipped stream then reports ``ERR_INPUT_END`` or ``ERR_OUTPUT_FULL``).
+    """
+    for i in range(i0, i1):
+        s_lo = max(src_off[i], 0)
+        s_hi = min(src_end[i], src.size)
+        d_lo = max(dst_off[i], 0)
+        d_hi = min(dst_end[i], dst.size)
+        status[i] = inflate_item(src, s_lo, max(s_hi, s_lo), dst, d_lo, max(d_hi, d_lo), stop[i], swap, work)
