@@ -33,7 +33,7 @@ __all__ = ["Genome"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 # fewest bases worth a thread-pool chunk
-_MIN_CHUNK_BASES = 1 << 16
+_MIN_CHUNK_BASES = 1 << 18
 # largest k whose 4**k + 1 tokens fit in int64
 _MAX_K = 31
 

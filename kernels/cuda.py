@@ -51,7 +51,8 @@ def _build_onehot():
         k = cuda.grid(1)
         step = cuda.gridsize(1)
         while k < total:
-            item(codes, rc, out, k // width, k % width, n_value)
+            i = k // width
+            item(codes, out, i, k - i * width, rc[i] != 0, n_value)
             k += step
 
     return onehot_kernel
@@ -70,7 +71,8 @@ def _build_integer():
         k = cuda.grid(1)
         step = cuda.gridsize(1)
         while k < total:
-            item(codes, rc, out, k // width, k % width)
+            i = k // width
+            item(codes, out, i, k - i * width, rc[i] != 0)
             k += step
 
     return integer_kernel

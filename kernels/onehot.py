@@ -45,50 +45,48 @@ def base_code(c):
 
 
 @twin
-def onehot_base(codes, rc, out, i, j, n_value):
+def onehot_base(codes, out, i, j, r, n_value):
     """One-hot encode base ``j`` of window ``i``.
 
     Parameters
     ----------
     codes : uint8 (n, width)
         ASCII bytes.
-    rc : uint8 (n,)
-        Non-zero: write window ``i`` reverse-complemented.
     out : float32 (n, 4, width)
-        Output; column ``j`` (or ``width - 1 - j`` when reverse-complemented) of window ``i``.
+        Output: column ``j`` of window ``i``, or column ``width - 1 - j`` when ``r``.
     i, j : int
         Window and position.
+    r : bool
+        Reverse-complement window ``i`` (the caller reads its flag once per window).
     n_value : float32
         Value of all four rows for a byte that is not A/C/G/T.
     """
-    width = codes.shape[1]
     b = base_code(codes[i, j])
     jj = j
-    if rc[i] != 0:
-        jj = width - 1 - j
+    if r:
+        jj = codes.shape[1] - 1 - j
         if b < 4:
             b = 3 - b
-    if b == 4:
-        for c in range(4):
-            out[i, c, jj] = n_value
-    else:
-        for c in range(4):
-            out[i, c, jj] = 0.0
-        out[i, b, jj] = 1.0
+    # selects, not stores under branches: the CPU loop stays branch-free
+    nv = n_value if b == 4 else 0.0
+    for c in range(4):
+        out[i, c, jj] = 1.0 if b == c else nv
 
 
 @twin
-def integer_base(codes, rc, out, i, j):
+def integer_base(codes, out, i, j, r):
     """Integer code (0..4) of base ``j`` of window ``i`` into ``out`` (uint8 (n, width)); see :func:`onehot_base`."""
-    width = codes.shape[1]
     b = base_code(codes[i, j])
     jj = j
-    if rc[i] != 0:
-        jj = width - 1 - j
+    if r:
+        jj = codes.shape[1] - 1 - j
         if b < 4:
             b = 3 - b
     out[i, jj] = b
 
+
+# The CPU drivers walk a reverse-complemented window from its last base to its first, so that the
+# writes go forward: measured ~10x faster than descending writes (same bits: items are disjoint).
 
 @numba.njit(nogil=True, cache=True)
 def onehot_batch_cpu(codes, rc, out, n_value, i0, i1):
@@ -98,6 +96,7 @@ def onehot_batch_cpu(codes, rc, out, n_value, i0, i1):
     ----------
     codes : uint8 (n, width)
     rc : uint8 (n,)
+        Non-zero: reverse-complement that window.
     out : float32 (n, 4, width)
     n_value : float32
     i0, i1 : int
@@ -105,8 +104,12 @@ def onehot_batch_cpu(codes, rc, out, n_value, i0, i1):
     """
     width = codes.shape[1]
     for i in range(i0, i1):
-        for j in range(width):
-            onehot_base(codes, rc, out, i, j, n_value)
+        if rc[i] != 0:
+            for j in range(width - 1, -1, -1):
+                onehot_base(codes, out, i, j, True, n_value)
+        else:
+            for j in range(width):
+                onehot_base(codes, out, i, j, False, n_value)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -114,8 +117,12 @@ def integer_batch_cpu(codes, rc, out, i0, i1):
     """Integer-encode windows ``i0 <= i < i1`` into ``out`` (uint8 (n, width)); CPU driver."""
     width = codes.shape[1]
     for i in range(i0, i1):
-        for j in range(width):
-            integer_base(codes, rc, out, i, j)
+        if rc[i] != 0:
+            for j in range(width - 1, -1, -1):
+                integer_base(codes, out, i, j, True)
+        else:
+            for j in range(width):
+                integer_base(codes, out, i, j, False)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -149,8 +156,10 @@ def gather_fasta_cpu(buf, rec_offset, rec_linebases, rec_linebytes, rec_length, 
         length = rec_length[r]
         lo = min(max(s, 0), e)
         hi = max(min(e, length), lo)
+        # row and line views with 0-based loops: the copy loops then vectorise (~5x faster)
+        row = out[i]
         for j in range(0, lo - s):
-            out[i, j] = N_BYTE
+            row[j] = N_BYTE
         off = rec_offset[r]
         lb = rec_linebases[r]
         lbytes = rec_linebytes[r]
@@ -159,9 +168,10 @@ def gather_fasta_cpu(buf, rec_offset, rec_linebases, rec_linebytes, rec_length, 
             line = p // lb
             col = p - line * lb
             n = min(lb - col, hi - p)
-            src = off + line * lbytes + col
-            dst = p - s
-            out[i, dst:dst + n] = buf[src:src + n]
+            src = buf[off + line * lbytes + col:]
+            dst = row[p - s:]
+            for t in range(n):
+                dst[t] = src[t]
             p += n
         for j in range(hi - s, width):
-            out[i, j] = N_BYTE
+            row[j] = N_BYTE
