@@ -19,13 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import decode, expand, inflate, pack, status
+from kernels import decode, expand, inflate, pack, plan, status
 
 from . import backend
 from .cache import UNTIL_COMPLETE, cache
 from .config import resolve_threads, settings
 from .errors import FormatError
-from .rtree import CHROM_SHIFT
 
 
 @dataclass
@@ -45,13 +44,18 @@ class BlockSet:
 
 @dataclass
 class RowPlan:
-    """Blocks of a batch of rows (row = window * n_tracks + track).
+    """Blocks of a batch of (window, track) items.
+
+    Items are numbered track-major, ``item = track * n + window``; item i fills output row
+    ``window * n_tracks + track`` of the (n, n_tracks, width) result.
 
     Attributes
     ----------
-    bptr, blist : int64 CSR over rows: row r reads needed blocks ``blist[bptr[r]:bptr[r+1]]``
+    bptr, blist : int64 CSR over items: item i reads needed blocks ``blist[bptr[i]:bptr[i+1]]``
+        (positions in the arrays below), in file order
     track, leaf, stop : int64 (m,), the batch's unique needed blocks: track number, leaf in that
-        track's block index, and the coordinate before which the rows need its records (-1: all)
+        track's block index, and the coordinate before which the items need its records (-1: all)
+    lo, length, flags : int64 (m,), cache position of each block (-1: not cached), length, flags
     """
 
     bptr: np.ndarray
@@ -59,10 +63,13 @@ class RowPlan:
     track: np.ndarray
     leaf: np.ndarray
     stop: np.ndarray
+    lo: np.ndarray
+    length: np.ndarray
+    flags: np.ndarray
 
 
-def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int) -> RowPlan:
-    """Find the blocks of every (window, track) row.
+def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int, use_cache: bool = True) -> RowPlan:
+    """Find the blocks of every (window, track) item, and which of them the cache holds.
 
     Parameters
     ----------
@@ -70,57 +77,31 @@ def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int) -> Row
     chrom_ids : int64 (n, n_tracks), each track's chromId of each window (-1: not in that file)
     starts : int64 (n,), window starts
     width : int
+    use_cache : bool
+        Look blocks up in the cache (the caller holds ``cache.lock``); False reports every block
+        as a miss.
     """
     n, n_tracks = chrom_ids.shape
-    ends = starts + width
-    counts = np.zeros((n, n_tracks), dtype=np.int64)
-    per_track = []
-    base = 0
-    uniq_track, uniq_leaf, uniq_stop = [], [], []
+    parts = []
+    base_items = 0
+    base_uniq = 0
+    early = bool(settings.early_exit)
     for t, bw in enumerate(bws):
-        index = bw._index
-        cid = chrom_ids[:, t]
-        ok = cid >= 0
-        shift = cid << CHROM_SHIFT
-        lo = np.where(ok, shift + np.maximum(starts, 0), -1)
-        hi = np.where(ok, shift + np.maximum(ends, 0), -1)
-        ptr, blocks = index.overlapping(lo, hi)
-        counts[:, t] = np.diff(ptr)
-        if blocks.size == 0:
-            per_track.append((ptr, blocks))
-            continue
-        # unique blocks, and the furthest window end that needs each (early exit stops there)
-        order = np.argsort(blocks, kind="stable")
-        sorted_blocks = blocks[order]
-        first = np.ones(sorted_blocks.size, dtype=bool)
-        first[1:] = sorted_blocks[1:] != sorted_blocks[:-1]
-        group_start = np.flatnonzero(first)
-        inverse = np.empty(blocks.size, dtype=np.int64)
-        inverse[order] = np.cumsum(first) - 1
-        leaves = sorted_blocks[group_start]
-        win_of = np.repeat(np.arange(n), counts[:, t])
-        need_end = ends[win_of]
-        stop = np.maximum.reduceat(need_end[order], group_start)
-        if settings.early_exit:
-            stop = np.where(index.single_chrom[leaves], stop, -1)
-        else:
-            stop = np.full(leaves.size, -1, dtype=np.int64)
-        uniq_track.append(np.full(leaves.size, t, dtype=np.int64))
-        uniq_leaf.append(leaves)
-        uniq_stop.append(stop)
-        per_track.append((ptr, inverse + base))
-        base += leaves.size
-    flat = counts.ravel()
-    bptr = np.zeros(flat.size + 1, dtype=np.int64)
-    np.cumsum(flat, out=bptr[1:])
-    blist = np.empty(int(bptr[-1]), dtype=np.int64)
-    row_start = bptr[:-1].reshape(n, n_tracks)
-    for t, (ptr, glob) in enumerate(per_track):
-        if glob.size:
-            dest = np.arange(glob.size, dtype=np.int64) + np.repeat(row_start[:, t] - ptr[:-1], counts[:, t])
-            blist[dest] = glob
-    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))
-    return RowPlan(bptr, blist, cat(uniq_track), cat(uniq_leaf), cat(uniq_stop))
+        ix = bw._index
+        st = bw._cache_state
+        ptr, blist, uniq, stop, lo, length, flags = plan.plan_track(
+            ix.lstart, ix.lend, ix.lend_cummax, ix.offset, ix.single_chrom, ix.file_order,
+            np.ascontiguousarray(chrom_ids[:, t]), starts, width, early, st.mark, st.pos, st.until,
+            st.length, st.flags)
+        if not use_cache:
+            lo[:] = -1
+        parts.append((ptr[1:] + base_items, blist + base_uniq, np.full(uniq.size, t, np.int64), uniq, stop,
+                      lo, length, flags))
+        base_items += int(ptr[-1])
+        base_uniq += uniq.size
+    cat = (lambda k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64))
+    bptr = np.concatenate(([0], cat(0))).astype(np.int64)
+    return RowPlan(bptr, cat(1), cat(2), cat(3), cat(4), cat(5), cat(6), cat(7))
 
 
 _scratch: dict[str, np.ndarray] = {}
@@ -139,28 +120,15 @@ def _align4(x: np.ndarray) -> np.ndarray:
     return (x + 3) & ~np.int64(3)
 
 
-def fetch_blocks(bws, track: np.ndarray, leaf: np.ndarray, stop: np.ndarray, threads: int) -> BlockSet:
+def fetch_blocks(bws, track: np.ndarray, leaf: np.ndarray, stop: np.ndarray, lo: np.ndarray,
+                 length: np.ndarray, flags: np.ndarray, threads: int) -> BlockSet:
     """Canonical inflated bytes of the blocks ``(track[i], leaf[i])``, each complete up to ``stop[i]``.
 
-    ``track`` must be sorted (``plan_rows`` emits blocks track by track).  The caller holds
-    ``cache.lock`` until it has finished reading the returned arena.
+    ``track`` must be sorted (``plan_rows`` emits blocks track by track).  ``lo``, ``length`` and
+    ``flags`` hold the cache hits found by the plan (``lo`` -1 for a miss) and are completed in
+    place.  The caller holds ``cache.lock`` until it has finished reading the returned arena.
     """
-    m = leaf.size
-    lo = np.full(m, -1, dtype=np.int64)
-    length = np.zeros(m, dtype=np.int64)
-    flags = np.zeros(m, dtype=np.int64)
-    need_until = np.where(stop >= 0, stop, UNTIL_COMPLETE)
-    bounds = np.searchsorted(track, np.arange(len(bws) + 1))
     cache._ensure()
-    if cache.capacity:
-        for t in np.unique(track):
-            a, b = bounds[t], bounds[t + 1]
-            state = bws[t]._cache_state
-            pos = state.pos[leaf[a:b]]
-            hit = (pos >= 0) & (state.until[leaf[a:b]] >= need_until[a:b])
-            lo[a:b] = np.where(hit, pos, -1)
-            length[a:b] = np.where(hit, state.length[leaf[a:b]], 0)
-            flags[a:b] = np.where(hit, state.flags[leaf[a:b]], 0)
     miss = np.flatnonzero(lo < 0)
     if miss.size == 0:
         return BlockSet(cache.buf, lo, length, flags)
@@ -275,12 +243,12 @@ def read_rows(bws, chrom_ids: np.ndarray, chrom_lens: np.ndarray, starts: np.nda
     """
     threads = resolve_threads(threads)
     n, n_tracks = chrom_ids.shape
-    plan = plan_rows(bws, chrom_ids, starts, width)
-    row_ws = np.repeat(starts, n_tracks)
     with cache.lock:
-        blocks = fetch_blocks(bws, plan.track, plan.leaf, plan.stop, threads)
+        cache._ensure()
+        plan = plan_rows(bws, chrom_ids, starts, width, use_cache=cache.capacity > 0)
+        blocks = fetch_blocks(bws, plan.track, plan.leaf, plan.stop, plan.lo, plan.length, plan.flags, threads)
         buf, u32, f32 = blocks.views()
         backend.run_items(expand.expand_batch_cpu, n * n_tracks, threads, buf, u32, f32, blocks.lo,
-                          blocks.length, blocks.flags, plan.bptr, plan.blist, chrom_ids.ravel(), row_ws,
-                          np.int64(width), chrom_lens.ravel(), np.float32(missing), np.float32(oob), out,
+                          blocks.length, blocks.flags, plan.bptr, plan.blist, chrom_ids.T.ravel(), starts,
+                          np.int64(width), chrom_lens.T.ravel(), np.float32(missing), np.float32(oob), out,
                           min_chunk=8)

@@ -38,6 +38,7 @@ class FileCacheState:
         self.length = np.zeros(n_leaves, dtype=np.int64)
         self.flags = np.zeros(n_leaves, dtype=np.int64)
         self.until = np.zeros(n_leaves, dtype=np.int64)
+        self.mark = np.full(n_leaves, -1, dtype=np.int64)   # scratch of kernels.plan.plan_track
 
 
 class BlockCache:

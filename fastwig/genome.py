@@ -72,24 +72,31 @@ class Genome:
     """
 
     def __init__(self, path: str | os.PathLike, *, mmap: bool = True) -> None:
-        import pyfaidx
-
         self.path = os.fspath(path)
         self._use_mmap = bool(mmap)
-        try:
-            self._fa = pyfaidx.Fasta(self.path, as_raw=True, sequence_always_upper=False)
-        except (OSError, ImportError, ValueError, pyfaidx.FastaNotFoundError, pyfaidx.FastaIndexingError) as exc:
-            raise FastwigError(f"{self.path}: cannot open FASTA: {exc}") from exc
+        self._fa = self._open_pyfaidx()
         index = self._fa.faidx.index
         self._names: list[str] = list(index)
         self._ids = {name: i for i, name in enumerate(self._names)}
         self.chroms: dict[str, int] = {name: int(index[name].rlen) for name in self._names}
         self._length = np.array([self.chroms[n] for n in self._names], dtype=np.int64)
         self._buf = None
+        self._closed = False
         if self._use_mmap and not getattr(self._fa.faidx, "_bgzf", False) and not self._is_gzip():
             self._map_file(index)
 
     # --- opening ----------------------------------------------------------------------------------
+
+    def _open_pyfaidx(self):
+        import pyfaidx
+
+        try:
+            fa = pyfaidx.Fasta(self.path, as_raw=True, sequence_always_upper=False)
+        except (OSError, ImportError, ValueError, pyfaidx.FastaNotFoundError, pyfaidx.FastaIndexingError) as exc:
+            raise FastwigError(f"{self.path}: cannot open FASTA: {exc}") from exc
+        # pyfaidx seeks and reads one file handle: a forked process must not share its offset
+        self._fa_pid = os.getpid()
+        return fa
 
     def _is_gzip(self) -> bool:
         with open(self.path, "rb") as fh:
@@ -119,7 +126,8 @@ class Genome:
         self._lenb = np.maximum(lenb, 1)
 
     def close(self) -> None:
-        """Release the file (the memory map and pyfaidx's handle)."""
+        """Release the file (the memory map and pyfaidx's handle); later reads raise FastwigError."""
+        self._closed = True
         self._buf = None
         src = getattr(self, "_src", None)
         if src is not None:
@@ -143,6 +151,10 @@ class Genome:
         return chrom in self._ids
 
     # --- lookups ----------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise FastwigError(f"{self.path}: the Genome is closed")
 
     def _chrom_id(self, chrom: str) -> int:
         try:
@@ -219,6 +231,7 @@ class Genome:
         numpy.ndarray
             uint8 (n, width) ASCII codes.
         """
+        self._check_open()
         starts = np.ascontiguousarray(np.asarray(starts, dtype=np.int64).reshape(-1))
         n = starts.shape[0]
         width = int(width)
@@ -246,12 +259,15 @@ class Genome:
         out = np.full(end - start, _k.N_BYTE, dtype=np.uint8)
         lo, hi = max(start, 0), min(end, int(self._length[cid]))
         if hi > lo:
+            if self._fa_pid != os.getpid():
+                self._fa = self._open_pyfaidx()
             # pyfaidx slices with Python semantics (negative = from the end): pass clipped bounds only
             text = self._fa[self._names[cid]][lo:hi]
-            out[lo - start:hi - start] = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+            out[lo - start:hi - start] = np.frombuffer(text.encode("ascii", errors="replace"), dtype=np.uint8)
         return out
 
     def _raw(self, chrom: str, start: int, end: int) -> np.ndarray:
+        self._check_open()
         start, end = self._check_range(start, end)
         cid = self._chrom_id(chrom)
         if self._buf is None:

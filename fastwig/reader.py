@@ -11,7 +11,7 @@ from kernels import decode
 
 from . import blocks as _blocks
 from . import spec, stats as _stats
-from .cache import FileCacheState, cache
+from .cache import UNTIL_COMPLETE, FileCacheState, cache
 from .chromtree import read_chrom_tree
 from .config import resolve_threads
 from .errors import ChromNotFound, FastwigError, FormatError, RangeError
@@ -188,8 +188,13 @@ class BigWig:
         uniq = np.unique(leaves)
         threads = resolve_threads(None)
         with cache.lock:
+            cache._ensure()
+            st = self._cache_state
+            hit = (st.pos[uniq] >= 0) & (st.until[uniq] == UNTIL_COMPLETE) & (cache.capacity > 0)
             bs = _blocks.fetch_blocks([self], np.zeros(uniq.size, np.int64), uniq,
-                                      np.full(uniq.size, -1, np.int64), threads)
+                                      np.full(uniq.size, -1, np.int64), np.where(hit, st.pos[uniq], -1),
+                                      np.where(hit, st.length[uniq], 0), np.where(hit, st.flags[uniq], 0),
+                                      threads)
             buf, u32, f32 = bs.views()
             cap = int(((bs.length - 24) // 4).clip(0).sum()) + 1
             s = np.empty(cap, np.int64)

@@ -51,22 +51,23 @@ def first_record(u32, r, stride, count, ws):
 
 
 @twin
-def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, chrom, ws, we,
+def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, row, chrom, ws, we,
                 chrom_len, missing, oob, out):
-    """Fill row ``item`` of ``out`` (float32, (rows, we - ws)) with the window ``[ws, we)`` on ``chrom``.
+    """Fill ``out[row]`` (float32, (rows, we - ws)) with item ``item``: the window ``[ws, we)`` on ``chrom``.
 
     Parameters
     ----------
     buf, u32, f32 : the block arena as uint8, uint32 and float32 views of the same memory
     blk_lo, blk_len, blk_flags : int64 arrays, byte offset, length and scan flags of each block
     bptr, blist : int64 CSR: item i reads blocks ``blist[bptr[i]:bptr[i+1]]``, in file order
+    row : int, the output row this item fills
     chrom : int, the file's chromId for this window, or -1 when the file lacks the chromosome
     chrom_len : int, chromosome length; bases outside ``[0, chrom_len)`` get ``oob``
     missing, oob : float32 fill values
     """
     width = we - ws
     for x in range(width):
-        out[item, x] = missing
+        out[row, x] = missing
     if chrom >= 0:
         for k in range(bptr[item], bptr[item + 1]):
             b = blist[k]
@@ -93,7 +94,7 @@ def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                             s = start + i * step
                             if s >= we:
                                 break
-                            paint(out, item, ws, we, s, s + span, f32[r + i], missing)
+                            paint(out, row, ws, we, s, s + span, f32[r + i], missing)
                             i += 1
                     elif kind == 2:
                         span = np.int64(u32[h + 4])
@@ -102,7 +103,7 @@ def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                             s = np.int64(u32[r + 2 * i])
                             if clean and s >= we:
                                 break
-                            paint(out, item, ws, we, s, s + span, f32[r + 2 * i + 1], missing)
+                            paint(out, row, ws, we, s, s + span, f32[r + 2 * i + 1], missing)
                             i += 1
                     else:
                         i = first_record(u32, r, 3, count, ws) if clean else 0
@@ -110,7 +111,7 @@ def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                             s = np.int64(u32[r + 3 * i])
                             if clean and s >= we:
                                 break
-                            paint(out, item, ws, we, s, np.int64(u32[r + 3 * i + 1]), f32[r + 3 * i + 2],
+                            paint(out, row, ws, we, s, np.int64(u32[r + 3 * i + 1]), f32[r + 3 * i + 2],
                                   missing)
                             i += 1
                 p += SECTION_HEADER_SIZE + count * size
@@ -118,12 +119,12 @@ def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
     if lo_oob > width:
         lo_oob = width
     for x in range(lo_oob):
-        out[item, x] = oob
+        out[row, x] = oob
     hi_oob = chrom_len - ws
     if hi_oob < 0:
         hi_oob = 0
     for x in range(hi_oob, width):
-        out[item, x] = oob
+        out[row, x] = oob
 
 
 @twin
@@ -167,12 +168,20 @@ def reduce_item(src, row, b, bin_size, stat, covered_only, missing, out):
 
 
 @numba.njit(nogil=True, cache=True)
-def expand_batch_cpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, ws, width,
+def expand_batch_cpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, starts, width,
                      chrom_len, missing, oob, out, i0, i1):
-    """CPU driver of :func:`expand_item` over items ``i0 .. i1 - 1`` (chrom, ws, chrom_len per item)."""
+    """CPU driver of :func:`expand_item` over items ``i0 .. i1 - 1``.
+
+    Items are track-major (``item = track * n + window``, with ``n = starts.size``); ``chrom`` and
+    ``chrom_len`` are per item; item i fills ``out[window * n_tracks + track]``.
+    """
+    n = starts.size
+    n_tracks = out.shape[0] // n
     for i in range(i0, i1):
-        expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, i, chrom[i], ws[i],
-                    ws[i] + width, chrom_len[i], missing, oob, out)
+        w = i % n
+        row = w * n_tracks + i // n
+        expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, i, row, chrom[i], starts[w],
+                    starts[w] + width, chrom_len[i], missing, oob, out)
 
 
 @numba.njit(nogil=True, cache=True)

@@ -82,6 +82,14 @@ ADLER_MOD = 65521
 ADLER_CHUNK = 4096
 NO_CHECK = 1 << 62
 
+# decoder states
+S_DATA = 0      # Huffman-coded symbols
+S_BLOCK = 1     # block header (a stored block is copied right there)
+S_PLENS = 2     # dynamic header: code-length code lengths
+S_BUILD = 3     # build the table `job`
+S_CLENS = 4     # dynamic header: literal/length and distance code lengths
+S_TRAILER = 5   # Adler-32 trailer
+
 
 @twin
 def _clen_order(i):
@@ -203,9 +211,10 @@ def _build_table(work, lens, n, tab, tab_size, root, kind):
             code <<= 1
             cur_len += 1
         entry = _sym_entry(kind, s, ln)
+        # the code reversed: its first `root` stream bits index the primary table, the rest a subtable
+        rc = _reverse(code, ln)
         if ln <= root:
-            step = 1 << ln
-            for j in range(_reverse(code, ln), 1 << root, step):
+            for j in range(rc, 1 << root, 1 << ln):
                 work[tab + j] = entry
         else:
             pre = code >> (ln - root)
@@ -224,10 +233,9 @@ def _build_table(work, lens, n, tab, tab_size, root, kind):
                 free += 1 << sub_bits
                 if free > tab_size:
                     return ERR_HUFFMAN
-                work[tab + _reverse(pre, root)] = (sub_off << 16) | F_SUB | sub_bits
+                work[tab + (rc & ((1 << root) - 1))] = (sub_off << 16) | F_SUB | sub_bits
                 prefix = pre
-            low = ln - root
-            for j in range(_reverse(code & ((1 << low) - 1), low), 1 << sub_bits, 1 << low):
+            for j in range(rc >> root, 1 << sub_bits, 1 << (ln - root)):
                 work[tab + sub_off + j] = entry
         work[W_CNT + ln] -= 1
         code += 1
@@ -324,89 +332,172 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
         next_check = dst_lo + STOP_CHECK_BYTES
     else:
         next_check = NO_CHECK
-    lim = min(next_check, dst_hi)
-    fixed_built = False
+    state = S_BLOCK
     final = 0
-    while final == 0:
+    fixed_built = False
+    job = KIND_PRE
+    i = 0
+    hclen = 0
+    total = 0
+    lit_n = 0
+    dist_lens = 0
+    dist_n = 0
+    # One loop, one call site per helper: numba inlines twins at every call site, and compile time
+    # grows with each copy.
+    while True:
         buf, nb, p = _refill(src, p, src_hi, buf, nb)
         if (p - src_hi) * 8 > nb:
             return ERR_INPUT_END
-        final = buf & 1
-        btype = (buf >> 1) & 3
-        buf >>= 3
-        nb -= 3
+        if o >= next_check:
+            if section_should_stop(dst, dst_lo, o - dst_lo, stop_coord, swap):
+                return o - dst_lo
+            next_check = dst_lo + ((o - dst_lo) // STOP_CHECK_BYTES + 1) * STOP_CHECK_BYTES
 
-        if btype == 0:
-            # stored: skip to a byte boundary, then copy LEN bytes straight from src
-            nb -= nb & 7
-            q = p - (nb >> 3)
-            buf = 0
-            nb = 0
-            if q + 4 > src_hi:
-                return ERR_INPUT_END
-            ln = np.int64(src[q]) | (np.int64(src[q + 1]) << 8)
-            nln = np.int64(src[q + 2]) | (np.int64(src[q + 3]) << 8)
-            if ln != (nln ^ 0xFFFF):
-                return ERR_STORED_LEN
-            q += 4
-            if q + ln > src_hi:
-                return ERR_INPUT_END
-            if o + ln > dst_hi:
-                return ERR_OUTPUT_FULL
-            for k in range(ln):
-                dst[o + k] = src[q + k]
-            o += ln
-            p = q + ln
-            if o >= next_check:
-                if section_should_stop(dst, dst_lo, o - dst_lo, stop_coord, swap):
-                    return o - dst_lo
-                next_check = dst_lo + ((o - dst_lo) // STOP_CHECK_BYTES + 1) * STOP_CHECK_BYTES
-                lim = min(next_check, dst_hi)
-            continue
-        if btype == 3:
-            return ERR_BLOCK_TYPE
-
-        if btype == 1:
-            if not fixed_built:
-                for s in range(288):
-                    if s < 144:
-                        work[W_LENS + s] = 8
-                    elif s < 256:
-                        work[W_LENS + s] = 9
-                    elif s < 280:
-                        work[W_LENS + s] = 7
-                    else:
-                        work[W_LENS + s] = 8
-                _build_table(work, W_LENS, 288, W_LIT, LIT_ENOUGH, LIT_ROOT, KIND_LIT)
-                for s in range(32):
-                    work[W_LENS + 288 + s] = 5
-                _build_table(work, W_LENS + 288, 32, W_DIST, DIST_ENOUGH, DIST_ROOT, KIND_DIST)
-                fixed_built = True
-        else:
-            fixed_built = False
-            hlit = (buf & 31) + 257
-            hdist = ((buf >> 5) & 31) + 1
-            hclen = ((buf >> 10) & 15) + 4
-            buf >>= 14
-            nb -= 14
-            if hlit > 286 or hdist > 30:
+        if state == S_DATA:
+            # after a refill the buffer holds >= 55 bits, enough for the longest length/distance pair
+            # (15 + 5 + 15 + 13 = 48 bits)
+            e = np.int64(work[W_LIT + (buf & 1023)])
+            if e & F_SUB:
+                e = np.int64(work[W_LIT + (e >> 16) + ((buf >> LIT_ROOT) & ((1 << (e & 255)) - 1))])
+            n = e & 255
+            buf >>= n
+            nb -= n
+            if e & F_LIT:
+                if o >= dst_hi:
+                    return ERR_OUTPUT_FULL
+                dst[o] = e >> 16
+                o += 1
+            elif e & F_LEN:
+                ex = (e >> 8) & 15
+                length = (e >> 16) + (buf & ((1 << ex) - 1))
+                buf >>= ex
+                nb -= ex
+                d = np.int64(work[W_DIST + (buf & 255)])
+                if d & F_SUB:
+                    d = np.int64(work[W_DIST + (d >> 16) + ((buf >> DIST_ROOT) & ((1 << (d & 255)) - 1))])
+                n = d & 255
+                buf >>= n
+                nb -= n
+                if (d & F_LEN) == 0:
+                    return ERR_DISTANCE
+                ex = (d >> 8) & 15
+                dist = (d >> 16) + (buf & ((1 << ex) - 1))
+                buf >>= ex
+                nb -= ex
+                if dist > o - dst_lo:
+                    return ERR_DISTANCE
+                if o + length > dst_hi:
+                    return ERR_OUTPUT_FULL
+                for k in range(o, o + length):
+                    dst[k] = dst[k - dist]
+                o += length
+            elif e & F_EOB:
+                if final:
+                    state = S_TRAILER
+                else:
+                    state = S_BLOCK
+            elif n == 0:
                 return ERR_HUFFMAN
-            for i in range(19):
-                work[W_PLENS + i] = 0
-            for i in range(hclen):
-                if nb < 3:
-                    buf, nb, p = _refill(src, p, src_hi, buf, nb)
+            else:
+                return ERR_DISTANCE
+
+        elif state == S_BLOCK:
+            final = buf & 1
+            btype = (buf >> 1) & 3
+            buf >>= 3
+            nb -= 3
+            if btype == 0:
+                # stored: skip to a byte boundary, then copy LEN bytes straight from src
+                nb -= nb & 7
+                q = p - (nb >> 3)
+                buf = 0
+                nb = 0
+                if q + 4 > src_hi:
+                    return ERR_INPUT_END
+                ln = np.int64(src[q]) | (np.int64(src[q + 1]) << 8)
+                nln = np.int64(src[q + 2]) | (np.int64(src[q + 3]) << 8)
+                if ln != (nln ^ 0xFFFF):
+                    return ERR_STORED_LEN
+                q += 4
+                if q + ln > src_hi:
+                    return ERR_INPUT_END
+                if o + ln > dst_hi:
+                    return ERR_OUTPUT_FULL
+                for k in range(ln):
+                    dst[o + k] = src[q + k]
+                o += ln
+                p = q + ln
+                if final:
+                    state = S_TRAILER
+            elif btype == 1:
+                lit_n = 288
+                dist_lens = W_LENS + 288
+                dist_n = 32
+                if fixed_built:
+                    state = S_DATA
+                else:
+                    for k in range(288):
+                        if k < 144:
+                            work[W_LENS + k] = 8
+                        elif k < 256:
+                            work[W_LENS + k] = 9
+                        elif k < 280:
+                            work[W_LENS + k] = 7
+                        else:
+                            work[W_LENS + k] = 8
+                    for k in range(32):
+                        work[W_LENS + 288 + k] = 5
+                    fixed_built = True
+                    job = KIND_LIT
+                    state = S_BUILD
+            elif btype == 2:
+                fixed_built = False
+                lit_n = (buf & 31) + 257
+                dist_n = ((buf >> 5) & 31) + 1
+                hclen = ((buf >> 10) & 15) + 4
+                buf >>= 14
+                nb -= 14
+                if lit_n > 286 or dist_n > 30:
+                    return ERR_HUFFMAN
+                dist_lens = W_LENS + lit_n
+                total = lit_n + dist_n
+                for k in range(19):
+                    work[W_PLENS + k] = 0
+                i = 0
+                state = S_PLENS
+            else:
+                return ERR_BLOCK_TYPE
+
+        elif state == S_PLENS:
+            while i < hclen and nb >= 3:
                 work[W_PLENS + _clen_order(i)] = buf & 7
                 buf >>= 3
                 nb -= 3
-            if _build_table(work, W_PLENS, 19, W_PRE, PRE_ENOUGH, PRE_ROOT, KIND_PRE) != 0:
+                i += 1
+            if i == hclen:
+                job = KIND_PRE
+                state = S_BUILD
+
+        elif state == S_BUILD:
+            if job == KIND_PRE:
+                t_lens, t_n, t_tab, t_size, t_root = W_PLENS, 19, W_PRE, PRE_ENOUGH, PRE_ROOT
+            elif job == KIND_LIT:
+                t_lens, t_n, t_tab, t_size, t_root = W_LENS, lit_n, W_LIT, LIT_ENOUGH, LIT_ROOT
+            else:
+                t_lens, t_n, t_tab, t_size, t_root = dist_lens, dist_n, W_DIST, DIST_ENOUGH, DIST_ROOT
+            if _build_table(work, t_lens, t_n, t_tab, t_size, t_root, job) != 0:
                 return ERR_HUFFMAN
-            total = hlit + hdist
-            i = 0
-            while i < total:
-                buf, nb, p = _refill(src, p, src_hi, buf, nb)
-                if (p - src_hi) * 8 > nb:
-                    return ERR_INPUT_END
+            if job == KIND_PRE:
+                i = 0
+                state = S_CLENS
+            elif job == KIND_LIT:
+                job = KIND_DIST
+            else:
+                state = S_DATA
+
+        elif state == S_CLENS:
+            # code lengths, each at most 7 + 7 bits; the code-length code is complete (every entry set)
+            while i < total and nb >= 14:
                 e = np.int64(work[W_PRE + (buf & 127)])
                 n = e & 255
                 buf >>= n
@@ -438,85 +529,23 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 for k in range(rep):
                     work[W_LENS + i + k] = val
                 i += rep
-            if work[W_LENS + 256] == 0:
-                return ERR_HUFFMAN
-            # the distance lengths follow the hlit literal/length lengths in W_LENS
-            if _build_table(work, W_LENS, hlit, W_LIT, LIT_ENOUGH, LIT_ROOT, KIND_LIT) != 0:
-                return ERR_HUFFMAN
-            if _build_table(work, W_LENS + hlit, hdist, W_DIST, DIST_ENOUGH, DIST_ROOT, KIND_DIST) != 0:
-                return ERR_HUFFMAN
+            if i == total:
+                if work[W_LENS + 256] == 0:
+                    return ERR_HUFFMAN
+                job = KIND_LIT
+                state = S_BUILD
 
-        # Huffman-coded data; after a refill the buffer holds >= 55 bits, enough for the longest
-        # length/distance pair (15 + 5 + 15 + 13 = 48 bits)
-        while True:
-            buf, nb, p = _refill(src, p, src_hi, buf, nb)
-            if (p - src_hi) * 8 > nb:
+        else:
+            # zlib trailer: Adler-32 of the output, big-endian, at the next byte boundary
+            nb -= nb & 7
+            q = p - (nb >> 3)
+            if q + 4 > src_hi:
                 return ERR_INPUT_END
-            e = np.int64(work[W_LIT + (buf & 1023)])
-            if e & F_SUB:
-                e = np.int64(work[W_LIT + (e >> 16) + ((buf >> LIT_ROOT) & ((1 << (e & 255)) - 1))])
-            n = e & 255
-            buf >>= n
-            nb -= n
-            if e & F_LIT:
-                if o >= lim:
-                    if o >= next_check:
-                        if section_should_stop(dst, dst_lo, o - dst_lo, stop_coord, swap):
-                            return o - dst_lo
-                        next_check = dst_lo + ((o - dst_lo) // STOP_CHECK_BYTES + 1) * STOP_CHECK_BYTES
-                        lim = min(next_check, dst_hi)
-                    if o >= dst_hi:
-                        return ERR_OUTPUT_FULL
-                dst[o] = e >> 16
-                o += 1
-                continue
-            if e & F_LEN:
-                ex = (e >> 8) & 15
-                length = (e >> 16) + (buf & ((1 << ex) - 1))
-                buf >>= ex
-                nb -= ex
-                d = np.int64(work[W_DIST + (buf & 255)])
-                if d & F_SUB:
-                    d = np.int64(work[W_DIST + (d >> 16) + ((buf >> DIST_ROOT) & ((1 << (d & 255)) - 1))])
-                n = d & 255
-                buf >>= n
-                nb -= n
-                if (d & F_LEN) == 0:
-                    return ERR_DISTANCE
-                ex = (d >> 8) & 15
-                dist = (d >> 16) + (buf & ((1 << ex) - 1))
-                buf >>= ex
-                nb -= ex
-                if dist > o - dst_lo:
-                    return ERR_DISTANCE
-                if o + length > lim:
-                    if o >= next_check:
-                        if section_should_stop(dst, dst_lo, o - dst_lo, stop_coord, swap):
-                            return o - dst_lo
-                        next_check = dst_lo + ((o - dst_lo) // STOP_CHECK_BYTES + 1) * STOP_CHECK_BYTES
-                        lim = min(next_check, dst_hi)
-                    if o + length > dst_hi:
-                        return ERR_OUTPUT_FULL
-                for k in range(o, o + length):
-                    dst[k] = dst[k - dist]
-                o += length
-                continue
-            if e & F_EOB:
-                break
-            if n == 0:
-                return ERR_HUFFMAN
-            return ERR_DISTANCE
-
-    # zlib trailer: Adler-32 of the output, big-endian, at the next byte boundary
-    nb -= nb & 7
-    q = p - (nb >> 3)
-    if q + 4 > src_hi:
-        return ERR_INPUT_END
-    want = ((np.int64(src[q]) << 24) | (np.int64(src[q + 1]) << 16)
-            | (np.int64(src[q + 2]) << 8) | np.int64(src[q + 3]))
-    if _adler32(dst, dst_lo, o) != want:
-        return ERR_ADLER
-    return o - dst_lo
+            want = ((np.int64(src[q]) << 24) | (np.int64(src[q + 1]) << 16)
+                    | (np.int64(src[q + 2]) << 8) | np.int64(src[q + 3]))
+            if _adler32(dst, dst_lo, o) != want:
+                return ERR_ADLER
+            return o - dst_lo
 
 
 @numba.njit(nogil=True, cache=True)

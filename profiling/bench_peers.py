@@ -243,13 +243,15 @@ def check(peer, paths, windows, expected):
 
 
 def time_cold(peer, paths, batches, rounds):
-    times = []
+    """(wall seconds per round, process CPU seconds per round)."""
+    times, cpu = [], []
     for w in batches[:rounds]:
         out = new_out(w, len(paths))
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         peer.read_cold(paths, w, out)
         times.append(time.perf_counter() - t0)
-    return times
+        cpu.append(time.process_time() - c0)
+    return times, cpu
 
 
 def time_warm(peer, paths, windows, rounds):
@@ -257,14 +259,30 @@ def time_warm(peer, paths, windows, rounds):
     try:
         out = new_out(windows, len(paths))
         peer.read(handles, windows, out)          # epoch 1, untimed
-        times = []
+        times, cpu = [], []
         for _ in range(rounds):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             peer.read(handles, windows, out)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     finally:
         peer.close(handles)
-    return times
+    return times, cpu
+
+
+def loadavg():
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def wait_quiet(limit_s, threshold):
+    """Wait up to limit_s seconds for the 1-minute load average to fall below threshold."""
+    t0 = time.time()
+    while loadavg() >= threshold and time.time() - t0 < limit_s:
+        time.sleep(5)
+    return time.time() - t0
 
 
 def machine():
@@ -294,6 +312,9 @@ def main(argv=None):
     ap.add_argument("--modes", nargs="+", default=["cold", "warm"], choices=["cold", "warm"])
     ap.add_argument("--no-check", action="store_true", help="skip the check against pyBigWig")
     ap.add_argument("--json", help="write the rows to this file")
+    ap.add_argument("--wait-quiet", type=float, default=0, metavar="S",
+                    help="before timing, wait up to S seconds for the 1-min load average to drop below --quiet-load")
+    ap.add_argument("--quiet-load", type=float, default=0.5)
     ap.add_argument("--data", default=None, help="workload folder (default $FASTWIG_BENCH_DATA or ~/.cache/fastwig-bench)")
     args = ap.parse_args(argv)
 
@@ -316,8 +337,13 @@ def main(argv=None):
             check(peer, paths, sets["sparse-warm"], expected)
         print(f"check: {', '.join(p.label for p in peers)} == pyBigWig (NaN -> 0) on the warm sparse batch")
 
+    if args.wait_quiet:
+        waited = wait_quiet(args.wait_quiet, args.quiet_load)
+        print(f"waited {waited:.0f} s for load < {args.quiet_load}")
+    print(f"load average (1 min) at start: {loadavg():.2f}")
     rows = []
-    header = f"{'workload':<14}{'peer':<12}{'threads':>7}{'rounds':>7}{'s/batch':>10}{'track-windows/s':>17}{'values/s':>12}"
+    header = (f"{'workload':<14}{'peer':<12}{'threads':>7}{'rounds':>7}{'s/batch':>10}{'track-windows/s':>17}"
+              f"{'values/s':>12}{'cpu/wall':>10}")
     print("\n" + header)
     print("-" * len(header))
     for workload in args.workloads:
@@ -325,21 +351,25 @@ def main(argv=None):
             group = f"{workload}-{mode}"
             for peer in peers:
                 if mode == "cold":
-                    times = time_cold(peer, paths, sets[group], min(args.rounds, COLD_ROUNDS_MAX))
+                    times, cpu = time_cold(peer, paths, sets[group], min(args.rounds, COLD_ROUNDS_MAX))
                     w = sets[group][0]
                 else:
                     w = sets[group]
-                    times = time_warm(peer, paths, w, args.rounds)
+                    times, cpu = time_warm(peer, paths, w, args.rounds)
                 mean = float(np.mean(times))
+                cpu_ratio = float(np.sum(cpu) / np.sum(times))
                 tw = len(w) * len(paths) / mean
                 row = {"group": group, "peer": peer.name, "threads": peer.threads, "rounds": len(times),
                        "mean_s": mean, "median_s": float(np.median(times)), "min_s": float(np.min(times)),
                        "windows": len(w), "tracks": len(paths), "width": w.width,
-                       "track_windows_per_s": tw, "values_per_s": tw * w.width}
+                       "track_windows_per_s": tw, "values_per_s": tw * w.width, "cpu_per_wall": cpu_ratio,
+                       "load": loadavg()}
                 rows.append(row)
                 print(f"{group:<14}{peer.name:<12}{peer.threads:>7}{len(times):>7}{mean:>10.4f}"
-                      f"{tw:>17,.0f}{tw * w.width:>12.3g}", flush=True)
+                      f"{tw:>17,.0f}{tw * w.width:>12.3g}{cpu_ratio:>10.2f}", flush=True)
             print()
+    print(f"load average (1 min) at end: {loadavg():.2f}  (cpu/wall: process CPU seconds per wall second; "
+          f"about 1.0 for a 1-thread peer on an idle machine, lower when other processes take the cores)")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"),
                                                "versions": versions(), "command": " ".join(sys.argv),

@@ -304,6 +304,11 @@ def test_pickle_reopens(fasta):
     g = Genome(fasta)
     g2 = pickle.loads(pickle.dumps(g))
     assert g2.chroms == g.chroms and g2.sequence("chr2", 0, 20) == g.sequence("chr2", 0, 20)
+    g.close()
+    with pytest.raises(FastwigError, match="closed"):
+        g.sequence("chr2", 0, 5)
+    with pytest.raises(FastwigError, match="closed"):
+        g.onehot_batch("chr2", [0], 5)
 
 
 def test_import_does_not_load_pyfaidx():
