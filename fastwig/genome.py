@@ -338,7 +338,7 @@ class Genome:
         return out[0]
 
     def kmers(self, chrom: str, start: int, end: int, k: int, stride: int = 1) -> np.ndarray:
-        """k-mer tokens of ``[start, end)``, as Genomic-ULMFiT tokenises (k-mers of length ``k`` every ``stride`` bases).
+        """k-mer tokens of ``[start, end)`` as Genomic-ULMFiT tokenises: ``k`` bases every ``stride`` bases.
 
         The k-mer starting at ``start + t * stride`` (for every ``t`` with the k-mer inside the window)
         becomes the base-4 number of its bases, first base most significant: with A=0 C=1 G=2 T=3,

@@ -125,7 +125,8 @@ def read_chrom_sizes(source: Any) -> dict[str, int]:
                 try:
                     sizes[fields[0]] = int(fields[1])
                 except (IndexError, ValueError):
-                    raise FastwigError(f"{path}: line {lineno}: expected 'name length', got {line.rstrip()!r}") from None
+                    raise FastwigError(
+                        f"{path}: line {lineno}: expected 'name length', got {line.rstrip()!r}") from None
     except OSError as exc:
         raise FastwigError(f"{path}: cannot read chromosome sizes: {exc.strerror}") from exc
     return sizes

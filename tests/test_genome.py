@@ -313,7 +313,8 @@ def test_pickle_reopens(fasta):
 
 def test_import_does_not_load_pyfaidx():
     root = Path(__file__).resolve().parents[1]
-    code = "import sys, fastwig, fastwig.genome, fastwig.regions; assert 'pyfaidx' not in sys.modules, 'pyfaidx imported'"
+    code = ("import sys, fastwig, fastwig.genome, fastwig.regions; "
+            "assert 'pyfaidx' not in sys.modules, 'pyfaidx imported'")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)
 
