@@ -1,0 +1,162 @@
+"""Malformed input: every failure is a FastwigError naming the file, never a crash or a foreign error."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+import fastwig
+from conftest import SHARED_REASON, real_bigwigs
+
+FILES = {p.name: p for p in real_bigwigs()}
+
+
+def small_real(name="test.bw"):
+    if name not in FILES:
+        pytest.skip(SHARED_REASON)
+    return FILES[name]
+
+
+def read_everything(path):
+    """Open and read every chromosome through each public path; returns True if it all worked."""
+    with fastwig.open(path) as bw:
+        for chrom, size in bw.chroms.items():
+            bw.values(chrom, 0, min(size, 2_000_000))
+            bw.intervals(chrom)
+            bw.stats(chrom, 0, size, exact=True)
+            bw.stats(chrom, 0, size)
+            fastwig.read_windows([bw], chrom, np.array([0, max(0, size - 500)]), 1000)
+    return True
+
+
+def expect_clean_failure(path):
+    try:
+        read_everything(path)
+    except fastwig.FastwigError as exc:
+        assert str(path) in str(exc), f"message does not name the file: {exc}"
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.bw"
+    p.write_bytes(b"")
+    with pytest.raises(fastwig.FormatError, match="too small"):
+        fastwig.open(p)
+
+
+def test_text_file(tmp_path):
+    p = tmp_path / "notes.bw"
+    p.write_text("track type=bedGraph\nchr1\t0\t100\t1.0\n" * 10)
+    with pytest.raises(fastwig.FormatError, match="not a bigWig"):
+        fastwig.open(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(fastwig.FastwigError, match="cannot open"):
+        fastwig.open(tmp_path / "nope.bw")
+
+
+def test_every_truncation(tmp_path):
+    src = small_real().read_bytes()
+    lengths = sorted(set(list(range(0, 200)) + list(range(200, len(src), 97)) + [len(src) - 1]))
+    for n in lengths:
+        p = tmp_path / f"cut{n}.bw"
+        p.write_bytes(src[:n])
+        expect_clean_failure(p)
+
+
+def test_flipped_bytes(tmp_path):
+    src = bytearray(small_real().read_bytes())
+    rng = np.random.default_rng(7)
+    for k in range(150):
+        data = bytearray(src)
+        for pos in rng.integers(0, len(data), size=int(rng.integers(1, 4))):
+            data[pos] ^= 1 << int(rng.integers(0, 8))
+        p = tmp_path / f"flip{k}.bw"
+        p.write_bytes(bytes(data))
+        expect_clean_failure(p)
+
+
+def _leaf_items(raw: bytes):
+    """(position of the first R-tree leaf item, count) in a little-endian single-level R-tree file."""
+    index_offset = struct.unpack_from("<Q", raw, 24)[0]
+    node = index_offset + 48
+    is_leaf, _, count = struct.unpack_from("<BBH", raw, node)
+    assert is_leaf
+    return node + 4, count
+
+
+def test_offsets_outside_file(tmp_path):
+    raw = bytearray(small_real().read_bytes())
+    item, _ = _leaf_items(raw)
+    bad = bytearray(raw)
+    struct.pack_into("<Q", bad, item + 16, len(raw) + 1000)   # dataOffset past the end
+    p = tmp_path / "offset.bw"
+    p.write_bytes(bytes(bad))
+    with pytest.raises(fastwig.FormatError, match="outside the file"):
+        fastwig.open(p)
+    bad = bytearray(raw)
+    struct.pack_into("<Q", bad, item + 24, 1 << 62)            # dataSize absurd
+    p.write_bytes(bytes(bad))
+    with pytest.raises(fastwig.FormatError):
+        fastwig.open(p)
+
+
+def test_block_inflates_past_uncompress_buf_size(tmp_path):
+    raw = bytearray(small_real().read_bytes())
+    struct.pack_into("<I", raw, 52, 64)                        # uncompressBufSize far too small
+    p = tmp_path / "bomb.bw"
+    p.write_bytes(bytes(raw))
+    with fastwig.open(p) as bw:
+        chrom = next(iter(bw.chroms))
+        with pytest.raises(fastwig.FormatError, match="uncompressBufSize"):
+            bw.values(chrom, 0, bw.chroms[chrom])
+
+
+def test_zip_bomb_block(tmp_path):
+    """A block replaced by a stream that inflates to 64 MiB of zeros is refused, not expanded."""
+    raw = bytearray(small_real().read_bytes())
+    item, _ = _leaf_items(raw)
+    bomb = zlib.compress(b"\0" * (64 << 20), 9)
+    offset = len(raw)
+    raw += bomb
+    struct.pack_into("<QQ", raw, item + 16, offset, len(bomb))
+    p = tmp_path / "zipbomb.bw"
+    p.write_bytes(bytes(raw))
+    with fastwig.open(p) as bw:
+        chrom = next(iter(bw.chroms))
+        with pytest.raises(fastwig.FormatError, match=str(p.name)):
+            bw.values(chrom, 0, bw.chroms[chrom])
+
+
+def test_bigbed_magic(tmp_path):
+    raw = bytearray(small_real().read_bytes())
+    struct.pack_into("<I", raw, 0, 0x8789F2EB)
+    p = tmp_path / "renamed.bw"
+    p.write_bytes(bytes(raw))
+    with pytest.raises(fastwig.FormatError, match="bigBed"):
+        fastwig.open(p)
+
+
+def test_bad_arguments():
+    bw = fastwig.open(small_real())
+    chrom = next(iter(bw.chroms))
+    with pytest.raises(KeyError):
+        bw.values("no-such-chrom", 0, 10)
+    with pytest.raises(fastwig.ChromNotFound):
+        bw.values("no-such-chrom", 0, 10)
+    with pytest.raises(ValueError):
+        bw.values(chrom, 10, 5)
+    with pytest.raises(fastwig.RangeError):
+        bw.values(chrom, 0, bw.chroms[chrom] + 1)
+    with pytest.raises(fastwig.RangeError):
+        bw.stats(chrom, 0, 10, stat="median")
+    with pytest.raises(fastwig.RangeError):
+        fastwig.read_windows([bw], chrom, [0], 1000, bin_size=3)
+    with pytest.raises(fastwig.RangeError):
+        fastwig.read_windows([bw], [chrom, chrom], [0], 100)
+    bw.close()
+    with pytest.raises(fastwig.FastwigError, match="closed"):
+        bw.values(chrom, 0, 10)
