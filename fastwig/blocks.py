@@ -250,5 +250,5 @@ def read_rows(bws, chrom_ids: np.ndarray, chrom_lens: np.ndarray, starts: np.nda
         buf, u32, f32 = blocks.views()
         backend.run_items(expand.expand_batch_cpu, n * n_tracks, threads, buf, u32, f32, blocks.lo,
                           blocks.length, blocks.flags, plan.bptr, plan.blist, chrom_ids.T.ravel(), starts,
-                          np.int64(width), chrom_lens.T.ravel(), np.float32(missing), np.float32(oob), out,
+                          np.int64(width), chrom_lens.T.ravel(), np.float32(missing), np.float32(oob), out.reshape(-1),
                           min_chunk=8)

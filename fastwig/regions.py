@@ -12,6 +12,7 @@ present, to choose the genome and the tracks of each region, so one table can sp
 
 from __future__ import annotations
 
+import gc
 import gzip
 import os
 import re
@@ -33,6 +34,10 @@ _ROW_ID = "_fastwig_row_"
 _SHIFT = np.int64(1) << np.int64(35)
 _COORD_LIMIT = np.int64(1) << np.int64(33)
 _COLN = re.compile(r"col([0-9]+)$")
+# BED lines that hold no interval: track and browser lines, # comments, blank lines
+_NON_DATA = re.compile(r"#|track(?=[ \t\r]|$)|browser(?=[ \t\r]|$)|[ \t\r]*$")
+_NON_DATA_LINES = re.compile(r"^(?:#|track(?=[ \t\r]|$)|browser(?=[ \t\r]|$))[^\n]*(?:\n|\Z)|^[ \t\r]*(?:\n|\Z)",
+                             re.MULTILINE)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -76,21 +81,19 @@ def _column(values: Any, n: int, name: str) -> np.ndarray:
     return arr
 
 
-def _categorical(chrom: Any, n: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Names (first-appearance order) and int32 codes of a chromosome column."""
+def _categorical(chrom: Any, n: int | None, trusted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Names (first-appearance order) and int32 codes of a chromosome column (``trusted``: a list of str)."""
     if isinstance(chrom, str):
         return np.array([chrom], dtype=object), np.zeros(0 if n is None else n, dtype=np.int32)
-    arr = np.asarray(chrom)
-    if arr.ndim != 1:
-        arr = arr.reshape(-1)
-    if arr.size == 0:
-        return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int32)
-    arr = arr.astype(str)
-    uniq, first, inverse = np.unique(arr, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    return uniq[order].astype(object), rank[inverse.reshape(-1)].astype(np.int32)
+    if isinstance(chrom, list) and (trusted or all(type(c) is str for c in chrom)):
+        values = chrom
+    else:
+        arr = np.asarray(chrom)
+        values = (arr.astype(str) if arr.dtype.kind != "U" else arr).reshape(-1).tolist()
+    # a dict numbers names in order of first appearance (far faster than sorting strings)
+    ids: dict[str, int] = {}
+    codes = np.fromiter((ids.setdefault(c, len(ids)) for c in values), dtype=np.int32, count=len(values))
+    return np.array(list(ids), dtype=object).reshape(-1), codes
 
 
 def read_chrom_sizes(source: Any) -> dict[str, int]:
@@ -135,27 +138,31 @@ def read_chrom_sizes(source: Any) -> dict[str, int]:
 def _parse_text_column(values: Sequence[str]) -> np.ndarray:
     """A BED column as int64 if every value parses, else float64 if every value but ``.``/empty
     parses (those become NaN), else str."""
-    arr = np.array(values, dtype=str)
-    if arr.size == 0:
-        return arr.astype(object)
+    if len(values) == 0:
+        return np.zeros(0, dtype=object)
+    # numpy parses a list of str with int()/float() semantics, without a Python loop
     try:
-        return arr.astype(np.int64)
+        return np.array(values, dtype=np.int64)
     except (ValueError, OverflowError):
         pass
-    missing = (arr == ".") | (arr == "")
-    if not missing.all():
+    try:
+        return np.array(values, dtype=np.float64)
+    except ValueError:
+        pass
+    if "." not in values and "" not in values:
+        return np.array(values, dtype=object)
+    cleaned = ["nan" if v == "." or v == "" else v for v in values]
+    if any(v != "nan" for v in cleaned):
         try:
-            out = np.full(arr.shape, np.nan)
-            out[~missing] = arr[~missing].astype(np.float64)
-            return out
+            return np.array(cleaned, dtype=np.float64)
         except ValueError:
             pass
-    return arr.astype(object)
+    return np.array(values, dtype=object)
 
 
 def _is_int_column(values: Sequence[str]) -> bool:
     try:
-        np.array(values, dtype=str).astype(np.int64)
+        np.array(values, dtype=np.int64)
         return True
     except (ValueError, OverflowError):
         return False
@@ -324,52 +331,37 @@ class Regions:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise FastwigError(f"{path}: not a text BED file ({exc})") from exc
-        sep = "\t" if "\t" in text else None
-        lines = text.splitlines()
-        keep = [i for i, ln in enumerate(lines) if _is_data_line(ln)]
-        # trailing whitespace dropped: an empty last field reads as "" either way (rows are padded)
-        rows = [lines[i].rstrip().split(sep) for i in keep]
-        if not rows:
-            return cls([], [], [])
-        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        short = np.flatnonzero(lengths < 3)
-        if short.size:
-            i = keep[int(short[0])]
-            raise FastwigError(f"{path}: line {i + 1}: a BED line needs at least 3 fields, got {lines[i]!r}")
-        width = int(lengths.max())
-        if int(lengths.min()) != width:
-            rows = [r + [""] * (width - len(r)) if len(r) < width else r for r in rows]
-        fields = list(zip(*rows))
-        start = cls._parse_coord(fields[1], "start", path, lines, keep)
-        end = cls._parse_coord(fields[2], "end", path, lines, keep)
-        bed12 = width >= 12 and all(_is_int_column(fields[i]) for i in (6, 7, 9))
-        named = 12 if bed12 else 6
-        extra: dict[str, np.ndarray] = {}
-        aliases: dict[str, str] = {}
-        for i in range(3, width):
-            name = BED_COLUMNS[i] if i < named else f"col{i + 1}"
-            if i < named:
-                aliases[f"col{i + 1}"] = name
-            extra[name] = _parse_text_column(fields[i])
-        names, codes = _categorical(np.array(fields[0], dtype=str), len(rows))
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # millions of new lists would trigger the cyclic collector again and again
+        try:
+            fields = _split_bed(text)
+            if fields is None:
+                return cls([], [], [])
+            if len(fields) < 3:
+                sep = "\t" if "\t" in text else None
+                lineno, line = next((n, ln) for n, ln in _data_lines(text) if len(ln.rstrip().split(sep)) < 3)
+                raise FastwigError(f"{path}: line {lineno}: a BED line needs at least 3 fields, got {line!r}")
+            start = _parse_coord(fields[1], "start", path, text)
+            end = _parse_coord(fields[2], "end", path, text)
+            width = len(fields)
+            bed12 = width >= 12 and all(_is_int_column(fields[i]) for i in (6, 7, 9))
+            named = 12 if bed12 else 6
+            extra: dict[str, np.ndarray] = {}
+            aliases: dict[str, str] = {}
+            for i in range(3, width):
+                name = BED_COLUMNS[i] if i < named else f"col{i + 1}"
+                if i < named:
+                    aliases[f"col{i + 1}"] = name
+                extra[name] = _parse_text_column(fields[i])
+            names, codes = _categorical(list(fields[0]), len(start), trusted=True)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         bad = np.flatnonzero(end < start)
         if bad.size:
-            i = keep[int(bad[0])]
-            raise FastwigError(f"{path}: line {i + 1}: end is before start: {lines[i]!r}")
+            lineno, line = _data_lines(text)[int(bad[0])]
+            raise FastwigError(f"{path}: line {lineno}: end is before start: {line!r}")
         return cls._make(names, codes, start, end, extra, aliases)
-
-    @staticmethod
-    def _parse_coord(values, what, path, lines, keep) -> np.ndarray:
-        try:
-            return np.array(values, dtype=str).astype(np.int64)
-        except (ValueError, OverflowError):
-            for j, v in enumerate(values):
-                try:
-                    int(v)
-                except ValueError:
-                    i = keep[j]
-                    raise FastwigError(f"{path}: line {i + 1}: {what} {v!r} is not an integer") from None
-            raise FastwigError(f"{path}: {what} column out of range") from None
 
     @classmethod
     def tile(cls, chrom_sizes: Any, width: int, stride: int | None = None,
@@ -675,7 +667,8 @@ class Regions:
         (``chrom`` TEXT, ``start``/``end`` INTEGER, extras INTEGER/REAL/TEXT by dtype; NaN becomes
         NULL), so any SQLite expression over them works as written, e.g.
         ``"score > 500 AND chrom != 'chrM'"``, ``"end - start >= 200"``, ``"name LIKE 'EDEN%'"``.
-        A column name that is not a plain identifier can be double-quoted.  Row order is kept.
+        A column name that is not a plain identifier can be double-quoted; ``colN`` aliases of named
+        BED columns work too.  Row order is kept.
 
         Parameters
         ----------
@@ -691,8 +684,13 @@ class Regions:
         RangeError
             SQLite rejects the clause (the message quotes SQLite's).
         """
-        names = self.columns
+        # only the columns the clause can name are loaded (SQLite identifiers ignore case)
+        lowered = sql.lower()
+        names = [n for n in self.columns if n.lower() in lowered]
+        names += [a for a in self._aliases if a.lower() in lowered and a not in names]
         con = sqlite3.connect(":memory:")
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
             decl = [f"{_sql_ident(_ROW_ID)} INTEGER"]
             data = [range(len(self))]
@@ -715,6 +713,8 @@ class Regions:
                 raise RangeError(f"bad WHERE clause {sql!r}: {exc}") from None
         finally:
             con.close()
+            if gc_was_enabled:
+                gc.enable()
         return self._take(np.unique(rows))
 
     def overlaps(self, other: "Regions | str | os.PathLike") -> np.ndarray:
@@ -796,13 +796,56 @@ class Regions:
         return self._take(~(in_val | in_test)), self._take(in_val), self._take(in_test)
 
 
-def _is_data_line(line: str) -> bool:
-    if not line or line.isspace() or line[0] == "#":
-        return False
-    if line.startswith(("track", "browser")):
-        word = line.split(None, 1)[0]
-        return word not in ("track", "browser")
-    return True
+def _data_lines(text: str) -> list[tuple[int, str]]:
+    """(1-based line number, line) of every data line: the slow path, for error messages."""
+    return [(i + 1, ln) for i, ln in enumerate(text.split("\n")) if not _NON_DATA.match(ln)]
+
+
+def _split_bed(text: str) -> list[Sequence[str]] | None:
+    """The fields of a BED text, column by column (rows padded with "" to the widest); None if empty.
+
+    Fast path: when every line has the same number of tab-separated fields (counted on the bytes
+    with numpy), the whole text is split at once and columns are slices of one flat list.
+    """
+    body = _NON_DATA_LINES.sub("", text)
+    if "\r" in body:
+        body = body.replace("\r\n", "\n")
+    body = body.rstrip()
+    if not body:
+        return None
+    if "\t" in body:
+        raw = np.frombuffer(body.encode("utf-8"), dtype=np.uint8)
+        newlines = np.flatnonzero(raw == 10)
+        tabs = np.flatnonzero(raw == 9)
+        per_line = np.diff(np.searchsorted(tabs, np.append(newlines, raw.size)), prepend=0)
+        if per_line.min() == per_line.max():
+            ncol = int(per_line[0]) + 1
+            flat = body.replace("\n", "\t").split("\t")
+            return [flat[k::ncol] for k in range(ncol)]
+        sep = "\t"
+    else:
+        sep = None
+    # trailing whitespace dropped: an empty last field reads as "" either way (rows are padded)
+    rows = [ln.rstrip().split(sep) for ln in body.split("\n")]
+    width = max(len(r) for r in rows)
+    if min(len(r) for r in rows) < 3:
+        return [[]]  # the caller reports the short line
+    rows = [r + [""] * (width - len(r)) if len(r) < width else r for r in rows]
+    return [list(col) for col in zip(*rows)]
+
+
+def _parse_coord(values: Sequence[str], what: str, path: str, text: str) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.int64)
+    except (ValueError, OverflowError):
+        lines = _data_lines(text)
+        for j, v in enumerate(values):
+            try:
+                int(v)
+            except ValueError:
+                lineno, _ = lines[j]
+                raise FastwigError(f"{path}: line {lineno}: {what} {v!r} is not an integer") from None
+        raise FastwigError(f"{path}: {what} values out of the int64 range") from None
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -364,8 +364,9 @@ def write_bigwig(
         Byte order of every multi-byte field in the file, data and zoom records included.
     version : int
         Header version, 1 to 4.  It also sets the defaults of `extension_header` (version 4) and
-        `total_summary` (version 3 and up); version 1 files predated compression, so pass
-        ``compress=False`` (and ``trailing_magic=False``, as in UCSC's own v1 files) for a period file.
+        `total_summary` (version 3 and up).  UCSC's own version-1 file (bigBedExample.bb) is
+        uncompressed and lacks the trailing magic: pass ``compress=False, trailing_magic=False`` to
+        mimic it.
     compress : bool
         zlib-compress every block; when False the header's ``uncompressBufSize`` is 0.
     compress_level : int
@@ -375,6 +376,7 @@ def write_bigwig(
         Records per data block (1 to 65535), and zoom records per zoom block.
     chrom_block_size, rtree_block_size : int
         ``blockSize`` of the chromosome B+ tree and of the R-trees; small values make deep trees.
+        The B+ tree needs at least 2 unless there is a single chromosome (UCSC writes 1 then).
     zoom_levels : int or sequence of int
         The reductions (bases per zoom bin) to write, or a number of levels to choose: 10 times the
         mean record span, then x4 per level, stopping after the first that reaches the largest
@@ -434,6 +436,8 @@ def write_bigwig(
             raise ValueError("chromosome names must be non-empty and hold no NUL")
         chrom_ids[name] = len(chrom_ids)
     sizes = [int(s) for _, s in chrom_list]
+    if chrom_block_size < 2 and len(sizes) > 1:
+        raise ValueError("chrom_block_size 1 holds a single chromosome (a tree node needs 2 children)")
 
     blocks = [b for sec in sections for b in _split(_normalise(sec, chrom_ids), items_per_block)
               if b.values.size]

@@ -107,3 +107,362 @@ def integer_batch_gpu(codes, rc, out, threads_per_block: int, blocks: int, strea
         return
     k = _kernel("integer", _build_integer)
     k[int(blocks), int(threads_per_block), stream](codes, rc, out)
+
+
+# --- launch sizing ------------------------------------------------------------------------------
+
+def _grid(items: int, threads_per_block: int, blocks: int) -> tuple[int, int]:
+    """Launch size for ``items`` grid-stride items: at most ``blocks`` blocks, none of them idle."""
+    tpb = max(1, int(threads_per_block))
+    return max(1, min(int(blocks), -(-int(items) // tpb))), tpb
+
+
+# --- bigWig block pipeline: inflate -> scan -> expand -> reduce ----------------------------------
+#
+# One kernel per stage, each a grid-stride loop over the same items as the stage's CPU driver, calling
+# the GPU build of the same per-item function.  Items of a stage write disjoint outputs, so the
+# kernels need no synchronisation inside a stage; stages follow one another on one stream.
+
+# per-block mode bits (inflate and scan kernels)
+MODE_SWAP = 1       # the file is big-endian
+MODE_RAW = 2        # the block is stored uncompressed (uncompressBufSize 0): copy it, do not inflate
+MODE_PARTIAL = 4    # inflation may stop early (stop >= 0 on a compressed block): a cut section is fine
+
+NO_ERROR = (1 << 63) - 1     # initial value of the error slot (no failing block)
+
+
+def _build_inflate():
+    _cuda()
+    import numpy as _np
+
+    from . import inflate, status
+
+    item = _twin.gpu(inflate.inflate_item)
+    work_size = inflate.INFLATE_WORK_SIZE
+    err_output_full = status.ERR_OUTPUT_FULL
+
+    @cuda.jit
+    def inflate_kernel(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, result):
+        # Huffman tables and code-length scratch of this thread's stream (about 10 KB of local memory)
+        work = cuda.local.array(work_size, _np.int32)
+        m = src_off.shape[0]
+        i = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while i < m:
+            # ranges clipped to the arrays, as the CPU driver does
+            s_lo = max(src_off[i], 0)
+            s_hi = max(min(src_end[i], src.shape[0]), s_lo)
+            d_lo = max(dst_off[i], 0)
+            d_hi = max(min(dst_end[i], dst.shape[0]), d_lo)
+            md = mode[i]
+            if md & MODE_RAW:
+                n = s_hi - s_lo
+                if n > d_hi - d_lo:
+                    result[i] = err_output_full
+                else:
+                    for k in range(n):
+                        dst[d_lo + k] = src[s_lo + k]
+                    result[i] = n
+            else:
+                result[i] = item(src, s_lo, s_hi, dst, d_lo, d_hi, stop[i], (md & MODE_SWAP) != 0, work)
+            i += step
+
+    return inflate_kernel
+
+
+def _build_scan():
+    _cuda()
+    from . import decode
+
+    item = _twin.gpu(decode.scan_block)
+
+    @cuda.jit
+    def scan_kernel(buf, u32, lo, n, mode, flags, length, err):
+        m = lo.shape[0]
+        i = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while i < m:
+            ni = n[i]
+            if ni < 0:
+                f = ni            # the inflate status of a failed block
+                key = i
+            else:
+                md = mode[i]
+                f = item(buf, u32, lo[i], ni, (md & MODE_SWAP) != 0, (md & MODE_PARTIAL) != 0)
+                key = m + i
+            flags[i] = f
+            if f < 0:
+                length[i] = 0     # the expansion kernel then reads nothing of a bad block
+                cuda.atomic.min(err, 0, key)
+            else:
+                length[i] = ni
+            i += step
+
+    return scan_kernel
+
+
+def _build_expand():
+    _cuda()
+    from . import expand
+
+    item = _twin.gpu(expand.expand_item)
+
+    @cuda.jit
+    def expand_kernel(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, starts, width,
+                      chrom_len, missing, oob, out):
+        n = starts.shape[0]
+        n_tracks = out.shape[0] // n
+        items = chrom.shape[0]
+        i = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while i < items:
+            w = i % n
+            row = w * n_tracks + i // n
+            item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, i, row, chrom[i], starts[w],
+                 starts[w] + width, chrom_len[i], missing, oob, out)
+            i += step
+
+    return expand_kernel
+
+
+def _build_reduce():
+    _cuda()
+    from . import expand
+
+    item = _twin.gpu(expand.reduce_item)
+
+    @cuda.jit
+    def reduce_kernel(src, bin_size, stat, covered_only, missing, out):
+        nbins = out.shape[1]
+        total = out.shape[0] * nbins
+        i = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while i < total:
+            item(src, i // nbins, i % nbins, bin_size, stat, covered_only, missing, out)
+            i += step
+
+    return reduce_kernel
+
+
+def inflate_batch_gpu(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, result,
+                      threads_per_block: int, blocks: int, stream=0) -> None:
+    """Inflate one zlib stream per item on the GPU; GPU twin of :func:`kernels.inflate.inflate_batch_cpu`.
+
+    One thread per stream (grid stride), its Huffman tables in ``cuda.local.array`` scratch.
+
+    Parameters
+    ----------
+    src : uint8 (S,), device (or host: numba copies it)
+        Packed compressed streams.
+    src_off, src_end : int64 (m,)
+        Per item, the stream's byte range in ``src``.
+    dst : uint8 (D,)
+        Output buffer.
+    dst_off, dst_end : int64 (m,)
+        Per item, the output range in ``dst``.
+    stop : int64 (m,)
+        Per item, the early-exit coordinate (< 0: inflate the whole stream).
+    mode : int64 (m,)
+        Per item, ``MODE_SWAP`` (big-endian file, for the early-exit check) and ``MODE_RAW`` (copy the
+        bytes as they are: a block of an uncompressed file) bits.  Unlike the CPU driver, which takes
+        one byte order per call, a launch mixes files.
+    result : int64 (m,)
+        Out: per item, the bytes written or a negative status code (:mod:`kernels.status`).
+    threads_per_block, blocks : int
+        Launch size (at most ``blocks`` blocks; the grid-stride loop covers every item).
+    stream : numba CUDA stream or 0
+    """
+    m = src_off.shape[0]
+    if m == 0:
+        return
+    k = _kernel("inflate", _build_inflate)
+    nb, tpb = _grid(m, threads_per_block, blocks)
+    k[nb, tpb, stream](src, src_off, src_end, dst, dst_off, dst_end, stop, mode, result)
+
+
+def scan_batch_gpu(buf, u32, lo, n, mode, flags, length, err, threads_per_block: int, blocks: int,
+                   stream=0) -> None:
+    """Check inflated blocks and make them canonical; GPU twin of :func:`kernels.decode.scan_batch_cpu`.
+
+    Parameters
+    ----------
+    buf, u32 : uint8 and uint32 views of the block arena
+    lo : int64 (m,), 4-byte aligned offset of each block in the arena
+    n : int64 (m,), inflated length of each block, or the negative inflate status of a failed one
+    mode : int64 (m,), ``MODE_SWAP`` and ``MODE_PARTIAL`` bits per block
+    flags : int64 (m,)
+        Out: the ``scan_block`` flags (>= 0) or a negative status code (a failed inflate's, passed on).
+    length : int64 (m,)
+        Out: ``n``, or 0 for a failed block, so that the expansion reads nothing of it.
+    err : int64 (1,)
+        In/out: atomically lowered to the key of the first failing block, ``i`` for an inflate
+        failure of block ``i`` and ``m + i`` for a scan failure (the order in which the CPU path
+        raises); leave it at ``NO_ERROR`` beforehand.
+    threads_per_block, blocks : int; stream : numba CUDA stream or 0
+    """
+    m = lo.shape[0]
+    if m == 0:
+        return
+    k = _kernel("scan", _build_scan)
+    nb, tpb = _grid(m, threads_per_block, blocks)
+    k[nb, tpb, stream](buf, u32, lo, n, mode, flags, length, err)
+
+
+def expand_batch_gpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, starts, width,
+                     chrom_len, missing, oob, out, threads_per_block: int, blocks: int, stream=0) -> None:
+    """Paint every (window, track) item into its output row; GPU twin of
+    :func:`kernels.expand.expand_batch_cpu` (same arguments, one thread per item).
+
+    Items are track-major (``item = track * n + window``, ``n = starts.size``); item ``i`` fills
+    ``out[window * n_tracks + track]``, ``out`` being float32 (n * n_tracks, width).
+    """
+    items = chrom.shape[0]
+    if items == 0 or starts.shape[0] == 0:
+        return
+    k = _kernel("expand", _build_expand)
+    nb, tpb = _grid(items, threads_per_block, blocks)
+    k[nb, tpb, stream](buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, starts,
+                       np.int64(width), chrom_len, np.float32(missing), np.float32(oob), out)
+
+
+def reduce_batch_gpu(src, bin_size, stat, covered_only, missing, out, threads_per_block: int, blocks: int,
+                     stream=0) -> None:
+    """Reduce per-base rows ``src`` (float32 (rows, width), NaN = no data) into bins ``out``
+    (float32 (rows, width // bin_size)); GPU twin of :func:`kernels.expand.reduce_batch_cpu`,
+    one thread per (row, bin)."""
+    total = out.shape[0] * out.shape[1]
+    if total == 0:
+        return
+    k = _kernel("reduce", _build_reduce)
+    nb, tpb = _grid(total, threads_per_block, blocks)
+    k[nb, tpb, stream](src, np.int64(bin_size), np.int64(stat), bool(covered_only), np.float32(missing), out)
+
+
+# --- memory, streams, events: the host side's only door to numba.cuda ----------------------------
+
+def probe() -> str | None:
+    """None when numba.cuda has a usable device (or is the simulator), else the reason it has none.
+
+    This is the first thing a CUDA path calls; it imports ``numba.cuda`` and initialises the driver.
+    """
+    try:
+        c = _cuda()
+    except Exception as exc:  # numba-cuda not installed, or broken
+        return f"numba.cuda cannot be imported ({type(exc).__name__}: {exc}); install the 'cuda' extra"
+    try:
+        if c.is_available():
+            return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).strip()}"
+    try:
+        from numba.cuda.cudadrv.driver import driver
+
+        driver.initialize()  # raises the driver's own reason
+    except Exception as exc:
+        return " ".join(f"{type(exc).__name__}: {exc}".split())
+    return "numba.cuda.is_available() is False"
+
+
+def is_simulator() -> bool:
+    """Whether numba.cuda is the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` before numba was imported)."""
+    _cuda()
+    try:
+        from numba.cuda.core import config
+    except ImportError:  # older numba-cuda
+        from numba.core import config
+    return bool(config.ENABLE_CUDASIM)
+
+
+def select_device(index: int | None):
+    """A context manager making device ``index`` current (None: the current device)."""
+    c = _cuda()
+    if index is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return c.gpus[int(index)]
+
+
+def device_count() -> int:
+    return len(_cuda().gpus)
+
+
+def current_device_id() -> int:
+    """Index of the current device (0 under the simulator)."""
+    c = _cuda()
+    try:
+        return int(c.get_current_device().id)
+    except Exception:
+        return 0
+
+
+def new_stream():
+    """A new CUDA stream (kernels and copies of one batch queue on it)."""
+    return _cuda().stream()
+
+
+def pinned_empty(nbytes: int) -> np.ndarray:
+    """A page-locked host uint8 array (asynchronous host-to-device copies need one)."""
+    return _cuda().pinned_array(int(nbytes), dtype=np.uint8)
+
+
+def device_empty(shape, dtype):
+    """An uninitialised device array."""
+    return _cuda().device_array(shape, dtype=dtype)
+
+
+def device_view(buf, byte_lo: int, count: int, dtype):
+    """``count`` elements of ``dtype`` at byte ``byte_lo`` of the 1-D uint8 device array ``buf``
+    (``byte_lo`` a multiple of the item size), sharing its memory."""
+    size = np.dtype(dtype).itemsize
+    return buf[byte_lo:byte_lo + count * size].view(dtype)
+
+
+def reshape(arr, *shape):
+    """A C-contiguous device array seen with another shape, sharing memory."""
+    return arr.reshape(*shape)
+
+
+def copy_to_device(dst, src, stream=0) -> None:
+    """Copy host ``src`` into device ``dst`` (same byte size); asynchronous on ``stream`` when ``src``
+    is page-locked."""
+    dst.copy_to_device(src, stream=stream)
+
+
+def copy_to_host(src, dst=None, stream=0):
+    """Copy device ``src`` to host (into ``dst`` if given) and return the host array; with a stream,
+    call :func:`synchronize` before reading it."""
+    return src.copy_to_host(dst, stream=stream)
+
+
+def synchronize(stream=0) -> None:
+    """Wait for everything queued on ``stream`` (0: the whole device)."""
+    if stream:
+        stream.synchronize()
+    else:
+        _cuda().synchronize()
+
+
+def as_device_array(obj):
+    """``obj`` as a numba device array sharing its memory (a numba device array as is, anything with
+    ``__cuda_array_interface__`` such as a torch CUDA tensor through a view), or None if it is neither."""
+    c = _cuda()
+    if getattr(obj, "__cuda_ndarray__", False) or type(obj).__name__ in ("DeviceNDArray", "FakeCUDAArray"):
+        return obj
+    if hasattr(obj, "__cuda_array_interface__") and hasattr(c, "as_cuda_array"):
+        return c.as_cuda_array(obj)
+    return None
+
+
+def new_event():
+    """A CUDA event that records timing (the simulator's report -1)."""
+    return _cuda().event(timing=True)
+
+
+def record(event, stream=0) -> None:
+    event.record(stream=stream)
+
+
+def elapsed_ms(start, end) -> float:
+    """Milliseconds between two recorded events (after a synchronize)."""
+    return float(start.elapsed_time(end))

@@ -24,14 +24,24 @@ STAT_COVERAGE = 4
 
 
 @twin
-def paint(out, row, ws, we, s, e, v, missing):
-    """Write value ``v`` over ``[s, e) & [ws, we)`` of ``out[row]`` (NaN values count as missing)."""
+def paint(out, base, width, pos, ws, s, e, v, missing):
+    """Write ``v`` over ``[s, e) & [ws, ws + width)`` of the row at ``out[base:]``; return the new ``pos``.
+
+    ``out[base:base+pos]`` is already written; a record that starts past ``pos`` first fills the gap
+    with ``missing``, so every base is written once in the common (sorted) case and the row needs no
+    separate fill.  NaN values count as missing.
+    """
     if v != v:
         v = missing
-    a = s if s > ws else ws
-    b = e if e < we else we
-    for x in range(a - ws, b - ws):
-        out[row, x] = v
+    a = s - ws if s > ws else 0
+    b = e - ws if e - ws < width else width
+    if b <= a:
+        return pos
+    for x in range(pos, a):
+        out[base + x] = missing
+    for x in range(a, b):
+        out[base + x] = v
+    return b if b > pos else pos
 
 
 @twin
@@ -51,9 +61,9 @@ def first_record(u32, r, stride, count, ws):
 
 
 @twin
-def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, row, chrom, ws, we,
+def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, row, chrom, ws, width,
                 chrom_len, missing, oob, out):
-    """Fill ``out[row]`` (float32, (rows, we - ws)) with item ``item``: the window ``[ws, we)`` on ``chrom``.
+    """Fill ``out[row*width:(row+1)*width]`` with item ``item``: the window ``[ws, ws+width)`` on ``chrom``.
 
     Parameters
     ----------
@@ -64,10 +74,11 @@ def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ro
     chrom : int, the file's chromId for this window, or -1 when the file lacks the chromosome
     chrom_len : int, chromosome length; bases outside ``[0, chrom_len)`` get ``oob``
     missing, oob : float32 fill values
+    out : float32 (rows * width,), flat
     """
-    width = we - ws
-    for x in range(width):
-        out[row, x] = missing
+    base = row * width
+    we = ws + width
+    pos = 0
     if chrom >= 0:
         for k in range(bptr[item], bptr[item + 1]):
             b = blist[k]
@@ -94,7 +105,7 @@ def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ro
                             s = start + i * step
                             if s >= we:
                                 break
-                            paint(out, row, ws, we, s, s + span, f32[r + i], missing)
+                            pos = paint(out, base, width, pos, ws, s, s + span, f32[r + i], missing)
                             i += 1
                     elif kind == 2:
                         span = np.int64(u32[h + 4])
@@ -103,7 +114,7 @@ def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ro
                             s = np.int64(u32[r + 2 * i])
                             if clean and s >= we:
                                 break
-                            paint(out, row, ws, we, s, s + span, f32[r + 2 * i + 1], missing)
+                            pos = paint(out, base, width, pos, ws, s, s + span, f32[r + 2 * i + 1], missing)
                             i += 1
                     else:
                         i = first_record(u32, r, 3, count, ws) if clean else 0
@@ -111,20 +122,22 @@ def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ro
                             s = np.int64(u32[r + 3 * i])
                             if clean and s >= we:
                                 break
-                            paint(out, row, ws, we, s, np.int64(u32[r + 3 * i + 1]), f32[r + 3 * i + 2],
-                                  missing)
+                            pos = paint(out, base, width, pos, ws, s, np.int64(u32[r + 3 * i + 1]),
+                                        f32[r + 3 * i + 2], missing)
                             i += 1
                 p += SECTION_HEADER_SIZE + count * size
+    for x in range(pos, width):
+        out[base + x] = missing
     lo_oob = -ws if ws < 0 else 0
     if lo_oob > width:
         lo_oob = width
     for x in range(lo_oob):
-        out[row, x] = oob
+        out[base + x] = oob
     hi_oob = chrom_len - ws
     if hi_oob < 0:
         hi_oob = 0
     for x in range(hi_oob, width):
-        out[row, x] = oob
+        out[base + x] = oob
 
 
 @twin
@@ -173,15 +186,15 @@ def expand_batch_cpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chr
     """CPU driver of :func:`expand_item` over items ``i0 .. i1 - 1``.
 
     Items are track-major (``item = track * n + window``, with ``n = starts.size``); ``chrom`` and
-    ``chrom_len`` are per item; item i fills ``out[window * n_tracks + track]``.
+    ``chrom_len`` are per item; item i fills row ``window * n_tracks + track`` of the flat ``out``.
     """
     n = starts.size
-    n_tracks = out.shape[0] // n
+    n_tracks = out.size // (n * width)
     for i in range(i0, i1):
         w = i % n
         row = w * n_tracks + i // n
         expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, i, row, chrom[i], starts[w],
-                    starts[w] + width, chrom_len[i], missing, oob, out)
+                    width, chrom_len[i], missing, oob, out)
 
 
 @numba.njit(nogil=True, cache=True)

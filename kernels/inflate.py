@@ -78,6 +78,8 @@ KIND_LIT = 1
 KIND_DIST = 2
 
 M63 = 0x7FFFFFFFFFFFFFFF
+# Array indices go through IX: numba emits negative-index wraparound code for signed indices only.
+IX = np.uint64
 ADLER_MOD = 65521
 ADLER_CHUNK = 4096
 NO_CHECK = 1 << 62
@@ -105,12 +107,13 @@ def _clen_order(i):
 
 @twin
 def _reverse(x, n):
-    """The low ``n`` bits of ``x`` in reverse order (deflate sends Huffman codes MSB first)."""
-    r = 0
-    for _ in range(n):
-        r = (r << 1) | (x & 1)
-        x >>= 1
-    return r
+    """The low ``n`` bits (1 <= n <= 16) of ``x`` in reverse order (deflate sends Huffman codes MSB
+    first)."""
+    x = ((x & 0x5555) << 1) | ((x >> 1) & 0x5555)
+    x = ((x & 0x3333) << 2) | ((x >> 2) & 0x3333)
+    x = ((x & 0x0F0F) << 4) | ((x >> 4) & 0x0F0F)
+    x = ((x & 0x00FF) << 8) | ((x >> 8) & 0x00FF)
+    return x >> (16 - n)
 
 
 @twin
@@ -166,14 +169,14 @@ def _build_table(work, lens, n, tab, tab_size, root, kind):
         for a literal/length or distance code with at most one 1-bit code), or a table overflow.
     """
     for i in range(16):
-        work[W_CNT + i] = 0
+        work[IX(W_CNT + i)] = 0
     for s in range(n):
-        ln = np.int64(work[lens + s])
-        work[W_CNT + ln] += 1
+        ln = np.int64(work[IX(lens + s)])
+        work[IX(W_CNT + ln)] += 1
     left = 1
     maxlen = 0
     for ln in range(1, 16):
-        c = np.int64(work[W_CNT + ln])
+        c = np.int64(work[IX(W_CNT + ln)])
         left = (left << 1) - c
         if left < 0:
             return ERR_HUFFMAN
@@ -183,20 +186,20 @@ def _build_table(work, lens, n, tab, tab_size, root, kind):
         if kind == KIND_PRE or maxlen > 1:
             return ERR_HUFFMAN
         for i in range(1 << root):
-            work[tab + i] = 0
+            work[IX(tab + i)] = 0
 
     # counting sort of the used symbols by code length, symbol order kept (canonical order)
     acc = 0
     for ln in range(1, 16):
-        work[W_OFFS + ln] = acc
-        acc += np.int64(work[W_CNT + ln])
+        work[IX(W_OFFS + ln)] = acc
+        acc += np.int64(work[IX(W_CNT + ln)])
     total = acc
     for s in range(n):
-        ln = np.int64(work[lens + s])
+        ln = np.int64(work[IX(lens + s)])
         if ln > 0:
-            k = np.int64(work[W_OFFS + ln])
-            work[W_SORTED + k] = s
-            work[W_OFFS + ln] = k + 1
+            k = np.int64(work[IX(W_OFFS + ln)])
+            work[IX(W_SORTED + k)] = s
+            work[IX(W_OFFS + ln)] = k + 1
 
     code = 0
     cur_len = 1
@@ -205,8 +208,8 @@ def _build_table(work, lens, n, tab, tab_size, root, kind):
     sub_bits = 0
     free = 1 << root
     for i in range(total):
-        s = np.int64(work[W_SORTED + i])
-        ln = np.int64(work[lens + s])
+        s = np.int64(work[IX(W_SORTED + i)])
+        ln = np.int64(work[IX(lens + s)])
         while cur_len < ln:
             code <<= 1
             cur_len += 1
@@ -215,7 +218,7 @@ def _build_table(work, lens, n, tab, tab_size, root, kind):
         rc = _reverse(code, ln)
         if ln <= root:
             for j in range(rc, 1 << root, 1 << ln):
-                work[tab + j] = entry
+                work[IX(tab + j)] = entry
         else:
             pre = code >> (ln - root)
             if pre != prefix:
@@ -224,7 +227,7 @@ def _build_table(work, lens, n, tab, tab_size, root, kind):
                 sub_bits = ln - root
                 room = 1 << sub_bits
                 while sub_bits + root < maxlen:
-                    room -= np.int64(work[W_CNT + sub_bits + root])
+                    room -= np.int64(work[IX(W_CNT + sub_bits + root)])
                     if room <= 0:
                         break
                     sub_bits += 1
@@ -233,11 +236,11 @@ def _build_table(work, lens, n, tab, tab_size, root, kind):
                 free += 1 << sub_bits
                 if free > tab_size:
                     return ERR_HUFFMAN
-                work[tab + (rc & ((1 << root) - 1))] = (sub_off << 16) | F_SUB | sub_bits
+                work[IX(tab + (rc & ((1 << root) - 1)))] = (sub_off << 16) | F_SUB | sub_bits
                 prefix = pre
             for j in range(rc >> root, 1 << sub_bits, 1 << (ln - root)):
-                work[tab + sub_off + j] = entry
-        work[W_CNT + ln] -= 1
+                work[IX(tab + sub_off + j)] = entry
+        work[IX(W_CNT + ln)] -= 1
         code += 1
     return 0
 
@@ -251,16 +254,16 @@ def _refill(src, p, src_hi, buf, nb):
     zero bytes that the callers detect as consumed input (``(p - src_hi) * 8 > nb``).
     """
     if p + 8 <= src_hi:
-        w = (np.int64(src[p]) | (np.int64(src[p + 1]) << 8) | (np.int64(src[p + 2]) << 16)
-             | (np.int64(src[p + 3]) << 24) | (np.int64(src[p + 4]) << 32)
-             | (np.int64(src[p + 5]) << 40) | (np.int64(src[p + 6]) << 48)
-             | (np.int64(src[p + 7]) << 56))
+        w = (np.int64(src[IX(p)]) | (np.int64(src[IX(p + 1)]) << 8) | (np.int64(src[IX(p + 2)]) << 16)
+             | (np.int64(src[IX(p + 3)]) << 24) | (np.int64(src[IX(p + 4)]) << 32)
+             | (np.int64(src[IX(p + 5)]) << 40) | (np.int64(src[IX(p + 6)]) << 48)
+             | (np.int64(src[IX(p + 7)]) << 56))
         buf |= (w << nb) & M63
         k = (62 - nb) >> 3
         return buf, nb + (k << 3), p + k
     while nb <= 54:
         if p < src_hi:
-            buf |= np.int64(src[p]) << nb
+            buf |= np.int64(src[IX(p)]) << nb
         p += 1
         nb += 8
     return buf, nb, p
@@ -277,7 +280,7 @@ def _adler32(buf, lo, hi):
         s1 = 0
         s2 = 0
         for k in range(m):
-            x = np.int64(buf[i + k])
+            x = np.int64(buf[IX(i + k)])
             s1 += x
             s2 += (m - k) * x
         b = (b + m * a + s2) % ADLER_MOD
@@ -319,8 +322,8 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
     """
     if src_hi - src_lo < 2:
         return ERR_INPUT_END
-    cmf = np.int64(src[src_lo])
-    flg = np.int64(src[src_lo + 1])
+    cmf = np.int64(src[IX(src_lo)])
+    flg = np.int64(src[IX(src_lo + 1)])
     if (cmf & 15) != 8 or (cmf >> 4) > 7 or ((cmf << 8) | flg) % 31 != 0 or (flg & 32) != 0:
         return ERR_ZLIB_HEADER
 
@@ -356,25 +359,25 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
         if state == S_DATA:
             # after a refill the buffer holds >= 55 bits, enough for the longest length/distance pair
             # (15 + 5 + 15 + 13 = 48 bits)
-            e = np.int64(work[W_LIT + (buf & 1023)])
+            e = np.int64(work[IX(W_LIT + (buf & 1023))])
             if e & F_SUB:
-                e = np.int64(work[W_LIT + (e >> 16) + ((buf >> LIT_ROOT) & ((1 << (e & 255)) - 1))])
+                e = np.int64(work[IX(W_LIT + (e >> 16) + ((buf >> LIT_ROOT) & ((1 << (e & 255)) - 1)))])
             n = e & 255
             buf >>= n
             nb -= n
             if e & F_LIT:
                 if o >= dst_hi:
                     return ERR_OUTPUT_FULL
-                dst[o] = e >> 16
+                dst[IX(o)] = e >> 16
                 o += 1
             elif e & F_LEN:
                 ex = (e >> 8) & 15
                 length = (e >> 16) + (buf & ((1 << ex) - 1))
                 buf >>= ex
                 nb -= ex
-                d = np.int64(work[W_DIST + (buf & 255)])
+                d = np.int64(work[IX(W_DIST + (buf & 255))])
                 if d & F_SUB:
-                    d = np.int64(work[W_DIST + (d >> 16) + ((buf >> DIST_ROOT) & ((1 << (d & 255)) - 1))])
+                    d = np.int64(work[IX(W_DIST + (d >> 16) + ((buf >> DIST_ROOT) & ((1 << (d & 255)) - 1)))])
                 n = d & 255
                 buf >>= n
                 nb -= n
@@ -389,7 +392,7 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 if o + length > dst_hi:
                     return ERR_OUTPUT_FULL
                 for k in range(o, o + length):
-                    dst[k] = dst[k - dist]
+                    dst[IX(k)] = dst[IX(k - dist)]
                 o += length
             elif e & F_EOB:
                 if final:
@@ -400,6 +403,64 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 return ERR_HUFFMAN
             else:
                 return ERR_DISTANCE
+
+            # Fast loop (the same decoding): while 8 input bytes and 258 output bytes remain, and
+            # before the next early-exit check, it needs no bounds or end-of-input checks.
+            fast_o = min(next_check, dst_hi - 258)
+            fast_p = src_hi - 8
+            while state == S_DATA and o < fast_o and p <= fast_p:
+                w = (np.int64(src[IX(p)]) | (np.int64(src[IX(p + 1)]) << 8) | (np.int64(src[IX(p + 2)]) << 16)
+                     | (np.int64(src[IX(p + 3)]) << 24) | (np.int64(src[IX(p + 4)]) << 32)
+                     | (np.int64(src[IX(p + 5)]) << 40) | (np.int64(src[IX(p + 6)]) << 48)
+                     | (np.int64(src[IX(p + 7)]) << 56))
+                buf |= (w << nb) & M63
+                k = (62 - nb) >> 3
+                p += k
+                nb += k << 3
+                e = np.int64(work[IX(W_LIT + (buf & 1023))])
+                if e & F_SUB:
+                    e = np.int64(work[IX(W_LIT + (e >> 16) + ((buf >> LIT_ROOT) & ((1 << (e & 255)) - 1)))])
+                n = e & 255
+                buf >>= n
+                nb -= n
+                if e & F_LIT:
+                    dst[IX(o)] = e >> 16
+                    o += 1
+                elif e & F_LEN:
+                    ex = (e >> 8) & 15
+                    length = (e >> 16) + (buf & ((1 << ex) - 1))
+                    buf >>= ex
+                    nb -= ex
+                    d = np.int64(work[IX(W_DIST + (buf & 255))])
+                    if d & F_SUB:
+                        d = np.int64(work[IX(W_DIST + (d >> 16) + ((buf >> DIST_ROOT) & ((1 << (d & 255)) - 1)))])
+                    n = d & 255
+                    buf >>= n
+                    nb -= n
+                    if (d & F_LEN) == 0:
+                        return ERR_DISTANCE
+                    ex = (d >> 8) & 15
+                    dist = (d >> 16) + (buf & ((1 << ex) - 1))
+                    buf >>= ex
+                    nb -= ex
+                    if dist > o - dst_lo:
+                        return ERR_DISTANCE
+                    # every match is >= 3 bytes
+                    dst[IX(o)] = dst[IX(o - dist)]
+                    dst[IX(o + 1)] = dst[IX(o + 1 - dist)]
+                    dst[IX(o + 2)] = dst[IX(o + 2 - dist)]
+                    for k in range(o + 3, o + length):
+                        dst[IX(k)] = dst[IX(k - dist)]
+                    o += length
+                elif e & F_EOB:
+                    if final:
+                        state = S_TRAILER
+                    else:
+                        state = S_BLOCK
+                elif n == 0:
+                    return ERR_HUFFMAN
+                else:
+                    return ERR_DISTANCE
 
         elif state == S_BLOCK:
             final = buf & 1
@@ -414,8 +475,8 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 nb = 0
                 if q + 4 > src_hi:
                     return ERR_INPUT_END
-                ln = np.int64(src[q]) | (np.int64(src[q + 1]) << 8)
-                nln = np.int64(src[q + 2]) | (np.int64(src[q + 3]) << 8)
+                ln = np.int64(src[IX(q)]) | (np.int64(src[IX(q + 1)]) << 8)
+                nln = np.int64(src[IX(q + 2)]) | (np.int64(src[IX(q + 3)]) << 8)
                 if ln != (nln ^ 0xFFFF):
                     return ERR_STORED_LEN
                 q += 4
@@ -424,7 +485,7 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 if o + ln > dst_hi:
                     return ERR_OUTPUT_FULL
                 for k in range(ln):
-                    dst[o + k] = src[q + k]
+                    dst[IX(o + k)] = src[IX(q + k)]
                 o += ln
                 p = q + ln
                 if final:
@@ -438,15 +499,15 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 else:
                     for k in range(288):
                         if k < 144:
-                            work[W_LENS + k] = 8
+                            work[IX(W_LENS + k)] = 8
                         elif k < 256:
-                            work[W_LENS + k] = 9
+                            work[IX(W_LENS + k)] = 9
                         elif k < 280:
-                            work[W_LENS + k] = 7
+                            work[IX(W_LENS + k)] = 7
                         else:
-                            work[W_LENS + k] = 8
+                            work[IX(W_LENS + k)] = 8
                     for k in range(32):
-                        work[W_LENS + 288 + k] = 5
+                        work[IX(W_LENS + 288 + k)] = 5
                     fixed_built = True
                     job = KIND_LIT
                     state = S_BUILD
@@ -462,7 +523,7 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 dist_lens = W_LENS + lit_n
                 total = lit_n + dist_n
                 for k in range(19):
-                    work[W_PLENS + k] = 0
+                    work[IX(W_PLENS + k)] = 0
                 i = 0
                 state = S_PLENS
             else:
@@ -470,7 +531,7 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
 
         elif state == S_PLENS:
             while i < hclen and nb >= 3:
-                work[W_PLENS + _clen_order(i)] = buf & 7
+                work[IX(W_PLENS + _clen_order(i))] = buf & 7
                 buf >>= 3
                 nb -= 3
                 i += 1
@@ -498,19 +559,19 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
         elif state == S_CLENS:
             # code lengths, each at most 7 + 7 bits; the code-length code is complete (every entry set)
             while i < total and nb >= 14:
-                e = np.int64(work[W_PRE + (buf & 127)])
+                e = np.int64(work[IX(W_PRE + (buf & 127))])
                 n = e & 255
                 buf >>= n
                 nb -= n
                 sym = e >> 16
                 if sym < 16:
-                    work[W_LENS + i] = sym
+                    work[IX(W_LENS + i)] = sym
                     i += 1
                     continue
                 if sym == 16:
                     if i == 0:
                         return ERR_HUFFMAN
-                    val = np.int64(work[W_LENS + i - 1])
+                    val = np.int64(work[IX(W_LENS + i - 1)])
                     rep = 3 + (buf & 3)
                     buf >>= 2
                     nb -= 2
@@ -527,10 +588,10 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 if i + rep > total:
                     return ERR_HUFFMAN
                 for k in range(rep):
-                    work[W_LENS + i + k] = val
+                    work[IX(W_LENS + i + k)] = val
                 i += rep
             if i == total:
-                if work[W_LENS + 256] == 0:
+                if work[IX(W_LENS + 256)] == 0:
                     return ERR_HUFFMAN
                 job = KIND_LIT
                 state = S_BUILD
@@ -541,8 +602,8 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
             q = p - (nb >> 3)
             if q + 4 > src_hi:
                 return ERR_INPUT_END
-            want = ((np.int64(src[q]) << 24) | (np.int64(src[q + 1]) << 16)
-                    | (np.int64(src[q + 2]) << 8) | np.int64(src[q + 3]))
+            want = ((np.int64(src[IX(q)]) << 24) | (np.int64(src[IX(q + 1)]) << 16)
+                    | (np.int64(src[IX(q + 2)]) << 8) | np.int64(src[IX(q + 3)]))
             if _adler32(dst, dst_lo, o) != want:
                 return ERR_ADLER
             return o - dst_lo

@@ -11,6 +11,8 @@ followed by ``itemCount`` records: bedGraph (type 1) ``start u32, end u32, value
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._twin import twin
 
 SECTION_HEADER_SIZE = 24
@@ -26,18 +28,24 @@ STOP_CHECK_BYTES = 1024
 
 @twin
 def rd_u32(buf, i, swap):
-    """Unsigned 32-bit field at byte ``i`` of a uint8 array, in the file's byte order."""
+    """Unsigned 32-bit field at byte ``i`` of a uint8 array, in the file's byte order.
+
+    Bytes are widened to int64 before shifting: the CUDA simulator runs this source on NumPy
+    scalars, where ``uint8 << 24`` would stay uint8 (NumPy 2) and lose the high bytes.
+    """
     if swap:
-        return (buf[i] << 24) | (buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3]
-    return buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)
+        return ((np.int64(buf[i]) << 24) | (np.int64(buf[i + 1]) << 16) | (np.int64(buf[i + 2]) << 8)
+                | np.int64(buf[i + 3]))
+    return (np.int64(buf[i]) | (np.int64(buf[i + 1]) << 8) | (np.int64(buf[i + 2]) << 16)
+            | (np.int64(buf[i + 3]) << 24))
 
 
 @twin
 def rd_u16(buf, i, swap):
-    """Unsigned 16-bit field at byte ``i`` of a uint8 array, in the file's byte order."""
+    """Unsigned 16-bit field at byte ``i`` of a uint8 array, in the file's byte order (int64)."""
     if swap:
-        return (buf[i] << 8) | buf[i + 1]
-    return buf[i] | (buf[i + 1] << 8)
+        return (np.int64(buf[i]) << 8) | np.int64(buf[i + 1])
+    return np.int64(buf[i]) | (np.int64(buf[i + 1]) << 8)
 
 
 @twin

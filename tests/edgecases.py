@@ -183,7 +183,7 @@ def edge_specs() -> dict[str, tuple[list, list, dict]]:
         BedGraph("huge", s, e, v),
         FixedStep("huge", 3_000_000_000, 100, 50, rng.normal(size=20).astype(np.float32)),
         VarStep("huge", [big - 40, big - 20], 10, np.float32([0.5, -0.5])),
-        BedGraph("huge", [big - 5, big - 2], [big - 3, big - 1], np.float32([2.5, 3.5])),
+        BedGraph("huge", [big - 5, big - 1], [big - 3, big], np.float32([2.5, 3.5])),  # last: [2**32-2, 2**32-1)
     ], dict(items_per_block=16, zoom_levels=(100, 10_000, 2**31, big)))
 
     specs["empty"] = (two, [], {})

@@ -88,6 +88,7 @@ def test_bed12_with_extra_columns(tmp_path):
     assert row["blockSizes"] == "451,903,501,2001" and row["col13"] == "EDEN"
     assert r["col14"].dtype == np.float64 and r["col14"].tolist() == [3.5, -1.0]
     np.testing.assert_array_equal(r["col7"], r["thickStart"])  # colN aliases a named column
+    assert len(r.where("col7 = 1200 AND COL14 < 0")) == 0 and len(r.where("col7 = 1200")) == 1
 
 
 def test_bed6_plus_extras_are_colN(tmp_path):
@@ -118,7 +119,8 @@ def test_empty_bed(tmp_path):
 
 
 @pytest.mark.parametrize("text,what", [
-    ("chr1\t0\n", "at least 3 fields"),
+    ("chr1\t0\n", "line 1: a BED line needs at least 3 fields"),
+    ("# c\nchr1\t0\t5\nchr1\t0\t5\t\tx\nchr1\t0\n", "line 4: a BED line needs at least 3 fields"),
     ("chr1\t0\t10\nchr1\tzero\t10\n", "line 2: start 'zero'"),
     ("chr1\t0\t1.5\n", "end '1.5'"),
     ("chr1\t10\t5\n", "end is before start"),
