@@ -211,15 +211,15 @@ def _build_expand():
     def expand_kernel(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, starts, width,
                       chrom_len, missing, oob, out):
         n = starts.shape[0]
-        n_tracks = out.shape[0] // n
+        n_tracks = out.shape[0] // (n * width)
         items = chrom.shape[0]
         i = cuda.grid(1)
         step = cuda.gridsize(1)
         while i < items:
             w = i % n
             row = w * n_tracks + i // n
-            item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, i, row, chrom[i], starts[w],
-                 starts[w] + width, chrom_len[i], missing, oob, out)
+            item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, i, row, chrom[i], starts[w], width,
+                 chrom_len[i], missing, oob, out)
             i += step
 
     return expand_kernel
@@ -313,8 +313,8 @@ def expand_batch_gpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chr
     """Paint every (window, track) item into its output row; GPU twin of
     :func:`kernels.expand.expand_batch_cpu` (same arguments, one thread per item).
 
-    Items are track-major (``item = track * n + window``, ``n = starts.size``); item ``i`` fills
-    ``out[window * n_tracks + track]``, ``out`` being float32 (n * n_tracks, width).
+    Items are track-major (``item = track * n + window``, ``n = starts.size``); item ``i`` fills row
+    ``window * n_tracks + track`` of ``out``, float32 (n * n_tracks * width,), flat.
     """
     items = chrom.shape[0]
     if items == 0 or starts.shape[0] == 0:
@@ -409,6 +409,11 @@ def pinned_empty(nbytes: int) -> np.ndarray:
 def device_empty(shape, dtype):
     """An uninitialised device array."""
     return _cuda().device_array(shape, dtype=dtype)
+
+
+def to_device(ary, stream=0):
+    """A new device array holding a copy of host array ``ary``."""
+    return _cuda().to_device(ary, stream=stream)
 
 
 def device_view(buf, byte_lo: int, count: int, dtype):

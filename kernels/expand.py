@@ -182,17 +182,18 @@ def reduce_item(src, row, b, bin_size, stat, covered_only, missing, out):
 
 @numba.njit(nogil=True, cache=True)
 def expand_batch_cpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, starts, width,
-                     chrom_len, missing, oob, out, i0, i1):
-    """CPU driver of :func:`expand_item` over items ``i0 .. i1 - 1``.
+                     chrom_len, missing, oob, out, r0, r1):
+    """CPU driver of :func:`expand_item` over output rows ``r0 .. r1 - 1``.
 
-    Items are track-major (``item = track * n + window``, with ``n = starts.size``); ``chrom`` and
-    ``chrom_len`` are per item; item i fills row ``window * n_tracks + track`` of the flat ``out``.
+    Row ``window * n_tracks + track`` of the flat ``out`` is filled by item ``track * n + window``
+    (items are track-major, with ``n = starts.size``; ``chrom`` and ``chrom_len`` are per item).
+    Walking rows in memory order keeps the writes sequential.
     """
     n = starts.size
     n_tracks = out.size // (n * width)
-    for i in range(i0, i1):
-        w = i % n
-        row = w * n_tracks + i // n
+    for row in range(r0, r1):
+        w = row // n_tracks
+        i = (row % n_tracks) * n + w
         expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, i, row, chrom[i], starts[w],
                     width, chrom_len[i], missing, oob, out)
 
