@@ -8,7 +8,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from kernels import expand
+from ._kernels import expand
 
 from . import backend
 from .blocks import read_rows

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import decode, expand, inflate, pack, plan, status
+from ._kernels import decode, expand, inflate, pack, plan, status
 
 from . import backend
 from .cache import UNTIL_COMPLETE, cache

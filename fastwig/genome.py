@@ -24,10 +24,7 @@ from .backend import run_items
 from .config import resolve_threads
 from .errors import ChromNotFound, FastwigError, RangeError
 
-try:  # installed: kernels/ ships as fastwig.kernels
-    from .kernels import onehot as _k
-except ImportError:  # source checkout: kernels/ is a top-level package beside fastwig/
-    from kernels import onehot as _k
+from ._kernels import onehot as _k
 
 __all__ = ["Genome"]
 

@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 
-from kernels import decode
+from ._kernels import decode
 
 from . import blocks as _blocks
 from . import spec, stats as _stats

@@ -151,7 +151,7 @@ def reduce_item(src, row, b, bin_size, stat, covered_only, missing, out):
         v = src[row, x]
         if v == v:
             n += 1
-            total += v
+            total += np.float64(v)  # float64 sums on every twin (the simulator would add float32s)
             if v < lo:
                 lo = v
             if v > hi:

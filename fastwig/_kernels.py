@@ -1,0 +1,9 @@
+"""Where the kernels come from: ``fastwig.kernels`` once installed (the wheel maps the top-level
+``kernels/`` folder there), the top-level ``kernels`` package in a source checkout."""
+
+try:
+    from .kernels import decode, expand, inflate, onehot, pack, plan, section, stats, status
+except ModuleNotFoundError:  # running from a source tree that is not installed
+    from kernels import decode, expand, inflate, onehot, pack, plan, section, stats, status
+
+__all__ = ["decode", "expand", "inflate", "onehot", "pack", "plan", "section", "stats", "status"]
