@@ -21,8 +21,8 @@ Zoom records follow UCSC's summarising scheme, over the records taken in (chromo
 on each chromosome a bin of ``reduction`` bases opens at the first record not covered by the previous
 bin (or, when a record runs past a bin's end, right at that end) and is cut at the chromosome end; a
 bin summarises only covered bases (``validCount``, min, max, sum and sum of squares of the values over
-those bases, overlapping records counted as often as they occur).  Bins are therefore not aligned to
-multiples of ``reduction``.  Each zoom level starts with its record count (u32); its blocks hold
+those bases).  Bins are therefore not aligned to multiples of ``reduction``.  Overlapping records are
+not merged first, so their zoom records are as rough as UCSC's would be.  Each zoom level starts with its record count (u32); its blocks hold
 ``items_per_block`` zoom records each and may span chromosomes, as in UCSC files, and its R-tree's
 itemCount is the number of zoom records (itemsPerSlot = ``items_per_block``), again as UCSC writes it.
 """

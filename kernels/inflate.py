@@ -91,6 +91,7 @@ S_PLENS = 2     # dynamic header: code-length code lengths
 S_BUILD = 3     # build the table `job`
 S_CLENS = 4     # dynamic header: literal/length and distance code lengths
 S_TRAILER = 5   # Adler-32 trailer
+S_FAIL = 6      # corrupt stream: return `err` (or ERR_INPUT_END when input ran out first)
 
 
 @twin
@@ -336,6 +337,7 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
     else:
         next_check = NO_CHECK
     state = S_BLOCK
+    err = 0
     final = 0
     fixed_built = False
     job = KIND_PRE
@@ -346,19 +348,22 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
     dist_lens = 0
     dist_n = 0
     # One loop, one call site per helper: numba inlines twins at every call site, and compile time
-    # grows with each copy.
+    # grows with each copy.  Errors set state S_FAIL and come back here, so that an error caused by
+    # reading past the end of the input is reported as ERR_INPUT_END.
     while True:
         buf, nb, p = _refill(src, p, src_hi, buf, nb)
         if (p - src_hi) * 8 > nb:
             return ERR_INPUT_END
+        if state == S_FAIL:
+            return err
         if o >= next_check:
             if section_should_stop(dst, dst_lo, o - dst_lo, stop_coord, swap):
                 return o - dst_lo
             next_check = dst_lo + ((o - dst_lo) // STOP_CHECK_BYTES + 1) * STOP_CHECK_BYTES
 
         if state == S_DATA:
-            # after a refill the buffer holds >= 55 bits, enough for the longest length/distance pair
-            # (15 + 5 + 15 + 13 = 48 bits)
+            # One symbol with every check; after a refill the buffer holds >= 55 bits, enough for the
+            # longest length/distance pair (15 + 5 + 15 + 13 = 48 bits).
             e = np.int64(work[IX(W_LIT + (buf & 1023))])
             if e & F_SUB:
                 e = np.int64(work[IX(W_LIT + (e >> 16) + ((buf >> LIT_ROOT) & ((1 << (e & 255)) - 1)))])
@@ -366,10 +371,12 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
             buf >>= n
             nb -= n
             if e & F_LIT:
-                if o >= dst_hi:
-                    return ERR_OUTPUT_FULL
-                dst[IX(o)] = e >> 16
-                o += 1
+                if o < dst_hi:
+                    dst[IX(o)] = e >> 16
+                    o += 1
+                else:
+                    err = ERR_OUTPUT_FULL
+                    state = S_FAIL
             elif e & F_LEN:
                 ex = (e >> 8) & 15
                 length = (e >> 16) + (buf & ((1 << ex) - 1))
@@ -381,34 +388,35 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 n = d & 255
                 buf >>= n
                 nb -= n
-                if (d & F_LEN) == 0:
-                    return ERR_DISTANCE
                 ex = (d >> 8) & 15
                 dist = (d >> 16) + (buf & ((1 << ex) - 1))
                 buf >>= ex
                 nb -= ex
-                if dist > o - dst_lo:
-                    return ERR_DISTANCE
-                if o + length > dst_hi:
-                    return ERR_OUTPUT_FULL
-                for k in range(o, o + length):
-                    dst[IX(k)] = dst[IX(k - dist)]
-                o += length
+                if (d & F_LEN) == 0 or dist > o - dst_lo:
+                    err = ERR_DISTANCE
+                    state = S_FAIL
+                elif o + length > dst_hi:
+                    err = ERR_OUTPUT_FULL
+                    state = S_FAIL
+                else:
+                    for k in range(o, o + length):
+                        dst[IX(k)] = dst[IX(k - dist)]
+                    o += length
             elif e & F_EOB:
                 if final:
                     state = S_TRAILER
                 else:
                     state = S_BLOCK
-            elif n == 0:
-                return ERR_HUFFMAN
             else:
-                return ERR_DISTANCE
+                err = ERR_HUFFMAN if n == 0 else ERR_DISTANCE
+                state = S_FAIL
 
-            # Fast loop (the same decoding): while 8 input bytes and 258 output bytes remain, and
-            # before the next early-exit check, it needs no bounds or end-of-input checks.
+            # Fast loop, the same decoding without the checks it does not need: it runs while 8 input
+            # bytes and 258 output bytes remain, and stops before the next early-exit check.
             fast_o = min(next_check, dst_hi - 258)
             fast_p = src_hi - 8
             while state == S_DATA and o < fast_o and p <= fast_p:
+                # _refill's first branch, written out: this loop is the hot spot
                 w = (np.int64(src[IX(p)]) | (np.int64(src[IX(p + 1)]) << 8) | (np.int64(src[IX(p + 2)]) << 16)
                      | (np.int64(src[IX(p + 3)]) << 24) | (np.int64(src[IX(p + 4)]) << 32)
                      | (np.int64(src[IX(p + 5)]) << 40) | (np.int64(src[IX(p + 6)]) << 48)
@@ -438,7 +446,7 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                     buf >>= n
                     nb -= n
                     if (d & F_LEN) == 0:
-                        return ERR_DISTANCE
+                        return ERR_DISTANCE  # (no input past the end is ever read in this loop)
                     ex = (d >> 8) & 15
                     dist = (d >> 16) + (buf & ((1 << ex) - 1))
                     buf >>= ex
@@ -477,19 +485,23 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                     return ERR_INPUT_END
                 ln = np.int64(src[IX(q)]) | (np.int64(src[IX(q + 1)]) << 8)
                 nln = np.int64(src[IX(q + 2)]) | (np.int64(src[IX(q + 3)]) << 8)
-                if ln != (nln ^ 0xFFFF):
-                    return ERR_STORED_LEN
                 q += 4
-                if q + ln > src_hi:
+                p = q
+                if ln != (nln ^ 0xFFFF):
+                    err = ERR_STORED_LEN
+                    state = S_FAIL
+                elif q + ln > src_hi:
                     return ERR_INPUT_END
-                if o + ln > dst_hi:
-                    return ERR_OUTPUT_FULL
-                for k in range(ln):
-                    dst[IX(o + k)] = src[IX(q + k)]
-                o += ln
-                p = q + ln
-                if final:
-                    state = S_TRAILER
+                elif o + ln > dst_hi:
+                    err = ERR_OUTPUT_FULL
+                    state = S_FAIL
+                else:
+                    for k in range(ln):
+                        dst[IX(o + k)] = src[IX(q + k)]
+                    o += ln
+                    p = q + ln
+                    if final:
+                        state = S_TRAILER
             elif btype == 1:
                 lit_n = 288
                 dist_lens = W_LENS + 288
@@ -518,16 +530,19 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 hclen = ((buf >> 10) & 15) + 4
                 buf >>= 14
                 nb -= 14
-                if lit_n > 286 or dist_n > 30:
-                    return ERR_HUFFMAN
                 dist_lens = W_LENS + lit_n
                 total = lit_n + dist_n
                 for k in range(19):
                     work[IX(W_PLENS + k)] = 0
                 i = 0
-                state = S_PLENS
+                if lit_n > 286 or dist_n > 30:
+                    err = ERR_HUFFMAN
+                    state = S_FAIL
+                else:
+                    state = S_PLENS
             else:
-                return ERR_BLOCK_TYPE
+                err = ERR_BLOCK_TYPE
+                state = S_FAIL
 
         elif state == S_PLENS:
             while i < hclen and nb >= 3:
@@ -547,8 +562,9 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
             else:
                 t_lens, t_n, t_tab, t_size, t_root = dist_lens, dist_n, W_DIST, DIST_ENOUGH, DIST_ROOT
             if _build_table(work, t_lens, t_n, t_tab, t_size, t_root, job) != 0:
-                return ERR_HUFFMAN
-            if job == KIND_PRE:
+                err = ERR_HUFFMAN
+                state = S_FAIL
+            elif job == KIND_PRE:
                 i = 0
                 state = S_CLENS
             elif job == KIND_LIT:
@@ -558,7 +574,7 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
 
         elif state == S_CLENS:
             # code lengths, each at most 7 + 7 bits; the code-length code is complete (every entry set)
-            while i < total and nb >= 14:
+            while state == S_CLENS and i < total and nb >= 14:
                 e = np.int64(work[IX(W_PRE + (buf & 127))])
                 n = e & 255
                 buf >>= n
@@ -569,9 +585,7 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                     i += 1
                     continue
                 if sym == 16:
-                    if i == 0:
-                        return ERR_HUFFMAN
-                    val = np.int64(work[IX(W_LENS + i - 1)])
+                    val = np.int64(work[IX(W_LENS + max(i - 1, 0))])
                     rep = 3 + (buf & 3)
                     buf >>= 2
                     nb -= 2
@@ -585,16 +599,20 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                     rep = 11 + (buf & 127)
                     buf >>= 7
                     nb -= 7
-                if i + rep > total:
-                    return ERR_HUFFMAN
-                for k in range(rep):
-                    work[IX(W_LENS + i + k)] = val
-                i += rep
-            if i == total:
+                if (sym == 16 and i == 0) or i + rep > total:
+                    err = ERR_HUFFMAN
+                    state = S_FAIL
+                else:
+                    for k in range(rep):
+                        work[IX(W_LENS + i + k)] = val
+                    i += rep
+            if state == S_CLENS and i == total:
                 if work[IX(W_LENS + 256)] == 0:
-                    return ERR_HUFFMAN
-                job = KIND_LIT
-                state = S_BUILD
+                    err = ERR_HUFFMAN
+                    state = S_FAIL
+                else:
+                    job = KIND_LIT
+                    state = S_BUILD
 
         else:
             # zlib trailer: Adler-32 of the output, big-endian, at the next byte boundary
