@@ -425,7 +425,7 @@ def test_random_byte_flips():
     base = edge_table(small=True)
     cases = []
     for _ in range(600):
-        label, stream, cap = base[rng.integers(len(base))]
+        _, stream, cap = base[rng.integers(len(base))]
         if len(stream) < 3:
             continue
         b = bytearray(stream)
