@@ -124,10 +124,11 @@ def prepare(tracks, chroms, starts, width, bin_size, stat, out):
     if isinstance(chroms, str):
         names, inverse = np.array([chroms]), np.zeros(n, dtype=np.int64)
     else:
-        chroms = np.asarray(chroms)
-        if chroms.shape != (n,):
-            raise RangeError(f"chroms must be one name or one per window ({n}), got shape {chroms.shape}")
-        names, inverse = np.unique(chroms.astype(str), return_inverse=True)
+        if np.shape(chroms) != (n,):
+            raise RangeError(f"chroms must be one name or one per window ({n}), got shape {np.shape(chroms)}")
+        codes: dict[str, int] = {}
+        inverse = np.fromiter((codes.setdefault(c, len(codes)) for c in map(str, chroms)), np.int64, n)
+        names = np.array(list(codes) or [""])
     nbins = width // bin_size
     if out is not None and (out.shape != (n, len(bws), nbins) or out.dtype != np.float32
                             or not out.flags.c_contiguous):

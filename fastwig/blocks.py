@@ -86,13 +86,12 @@ def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int, use_ca
     base_items = 0
     base_uniq = 0
     early = bool(settings.early_exit)
+    cids_by_track = np.ascontiguousarray(chrom_ids.T)
     for t, bw in enumerate(bws):
         ix = bw._index
         st = bw._cache_state
         ptr, blist, uniq, stop, lo, length, flags = plan.plan_track(
-            ix.lstart, ix.lend, ix.lend_cummax, ix.offset, ix.single_chrom, ix.file_order,
-            np.ascontiguousarray(chrom_ids[:, t]), starts, width, early, st.mark, st.pos, st.until,
-            st.length, st.flags)
+            ix.table, ix.file_order, cids_by_track[t], starts, width, early, st.table)
         if not use_cache:
             lo[:] = -1
         parts.append((ptr[1:] + base_items, blist + base_uniq, np.full(uniq.size, t, np.int64), uniq, stop,

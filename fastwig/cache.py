@@ -30,15 +30,16 @@ class FileCacheState:
     flags : int64 (n_leaves,), ``kernels.decode`` scan flags
     until : int64 (n_leaves,), records starting before this coordinate are present
         (``UNTIL_COMPLETE`` when the whole block is)
+    table : int64 (5, n_leaves), the rows pos, length, flags, until and the planner's scratch
     """
 
     def __init__(self, n_leaves: int):
         self.uid = next(_uids)
-        self.pos = np.full(n_leaves, -1, dtype=np.int64)
-        self.length = np.zeros(n_leaves, dtype=np.int64)
-        self.flags = np.zeros(n_leaves, dtype=np.int64)
-        self.until = np.zeros(n_leaves, dtype=np.int64)
-        self.mark = np.full(n_leaves, -1, dtype=np.int64)   # scratch of kernels.plan.plan_track
+        # one table, so that the planner takes one array; the attributes are views of its rows
+        self.table = np.zeros((5, n_leaves), dtype=np.int64)
+        self.pos, self.length, self.flags, self.until, self.mark = self.table
+        self.pos[:] = -1
+        self.mark[:] = -1   # scratch of kernels.plan.plan_track
 
 
 class BlockCache:

@@ -70,7 +70,7 @@ def _model_class():
     class DemoCNN(nn.Module):
         """Sequence (4, 1024) -> signal (tracks, 16 bins of 32 bp over the central 512 bp)."""
 
-        def __init__(self, n_tracks: int, channels: int = 48) -> None:
+        def __init__(self, n_tracks: int, channels: int = 32) -> None:
             super().__init__()
             c = channels
             # a strided first layer: CPU convolutions over 4 input channels at stride 1 are slow
@@ -165,8 +165,8 @@ class _Bar:
 
 # --- the run --------------------------------------------------------------------------------------
 
-def run_demo(steps: int = 300, batch_size: int = 64, out: str | os.PathLike = "fastwig-demo.png",
-             device: str = "auto", seed: int = 0, lr: float = 3e-3, threads: int | None = None,
+def run_demo(steps: int = 500, batch_size: int = 32, out: str | os.PathLike = "fastwig-demo.png",
+             device: str = "auto", seed: int = 0, lr: float = 2e-2, threads: int | None = None,
              quiet: bool = False, stream=None) -> dict[str, Any]:
     """Train the demo model and write its plot; the numbers it printed come back as a dict.
 
@@ -296,7 +296,6 @@ def run_demo(steps: int = 300, batch_size: int = 64, out: str | os.PathLike = "f
             obs.append(batch["targets"].float().cpu().numpy())
             starts.append(batch["start"].cpu().numpy())
     pred = np.concatenate(preds)       # (tiles, tracks, bins), log1p scale
-    np.save("/tmp/pred.npy", pred); np.save("/tmp/obs.npy", np.concatenate(obs))
     ob = np.concatenate(obs)
     tile_start = np.concatenate(starts) + evalset.target_offset
     pred_track = pred.transpose(1, 0, 2).reshape(len(tracks), -1)
@@ -436,13 +435,13 @@ def write_plot(path: str | os.PathLike, title: str, names: list[str], observed: 
 
 def add_arguments(parser) -> None:
     """The demo's options, on an argparse (sub)parser."""
-    parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
-    parser.add_argument("--batch-size", type=int, default=64, help="windows per step (default 64)")
+    parser.add_argument("--steps", type=int, default=500, help="training steps (default 500)")
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per step (default 32)")
     parser.add_argument("--out", default="fastwig-demo.png", help="PNG to write (default ./fastwig-demo.png)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="where to train (default: the GPU when there is one)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    parser.add_argument("--lr", type=float, default=2e-2, help="peak Adam learning rate (one-cycle schedule)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="also write the results as JSON to this file")
     parser.add_argument("--quiet", action="store_true", help="print nothing")

@@ -35,10 +35,8 @@ import time
 
 import numpy as np
 
-from kernels import expand as _expand
-from kernels import pack
-
 from . import backend
+from ._kernels import pack
 from .batch import STATS, prepare
 from .blocks import _align4, _raise_on_error, plan_rows
 from .cache import cache
@@ -56,7 +54,10 @@ _DEVICE_RE = re.compile(r"^cuda(?::(\d+))?$")
 
 def _kc():
     """``kernels.cuda``, once CUDA is known to be usable; raises CudaUnavailable otherwise."""
-    from kernels import cuda as kc
+    try:
+        from .kernels import cuda as kc          # installed: the wheel maps kernels/ here
+    except ModuleNotFoundError:                  # a source tree that is not installed
+        from kernels import cuda as kc
 
     if not _probed:
         _probed.append(kc.probe())

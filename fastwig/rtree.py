@@ -46,6 +46,11 @@ class BlockIndex:
     file_order: bool
     single_chrom: np.ndarray
 
+    @property
+    def table(self) -> np.ndarray:
+        """int64 (5, n): rows lstart, lend, lend_cummax, offset, single_chrom (what the planner reads)."""
+        return self._table
+
     def __len__(self) -> int:
         return self.lstart.size
 
@@ -126,7 +131,12 @@ def _index_from_leaves(src: FileSource, items: np.ndarray, what: str) -> BlockIn
                           f"of {int(items['dataSize'][i])} bytes, or an inverted range, outside the file "
                           f"({src.size} bytes)")
     order = np.lexsort((offset, lstart))
-    lstart, lend, offset, size = lstart[order], lend[order], offset[order], size[order]
-    file_order = bool(np.all(np.diff(offset) >= 0))
-    return BlockIndex(lstart, lend, offset, size, np.maximum.accumulate(lend) if lend.size else lend,
-                      file_order, (lstart >> CHROM_SHIFT) == (lend >> CHROM_SHIFT))
+    table = np.empty((5, order.size), dtype=np.int64)
+    table[0], table[1], table[3] = lstart[order], lend[order], offset[order]
+    if order.size:
+        np.maximum.accumulate(table[1], out=table[2])
+    table[4] = (table[0] >> CHROM_SHIFT) == (table[1] >> CHROM_SHIFT)
+    file_order = bool(np.all(np.diff(table[3]) >= 0))
+    index = BlockIndex(table[0], table[1], table[3], size[order], table[2], file_order, table[4])
+    index._table = table
+    return index

@@ -23,7 +23,8 @@ Overlapping records
     exceed 1 and the mean is record-length weighted), while its ``values`` let the later record win.
     fastwig's default, ``overlaps="last"``, makes ``stats`` the statistic of what ``values`` returns
     (the record stored later in the file wins each base); ``overlaps="all"`` reproduces pyBigWig's stats.
-    Real writers (UCSC, libBigWig, bigtools) refuse overlapping input, so both agree on real files.
+    libBigWig and bigtools refuse to write overlapping records and no file in shared/data/bigwig has
+    any, so the two modes agree on real files.
 Zoom levels (``exact=False``)
     :func:`choose_zoom` picks what libBigWig picks: ``d = int(width / bins) // 2``; the level whose
     reduction is the largest one ``<= d`` (the first such level in header order on ties), or the base
@@ -31,7 +32,8 @@ Zoom levels (``exact=False``)
     ``o / (e - s)`` in the bin's validCount, sumData and sumSquares; its min/max count whole.  ``mean`` =
     Σ w·sum / Σ w·validCount; ``coverage`` = Σ w·validCount / bin width; ``std`` =
     sqrt((Σ w·sumSq - (Σ w·sum)² / C) / (C - 1)) with ``C = Σ w·validCount``, NaN when ``C <= 1`` and 0.0
-    when the variance is within 1e-8 of 0 (as libBigWig); ``sum`` = Σ w·sumData (as UCSC).
+    when the variance is within 1e-8 of 0 (as libBigWig) or below it (float32 rounding of the stored
+    sums; libBigWig then fails with EDOM and pyBigWig raises); ``sum`` = Σ w·sumData (as UCSC).
     libBigWig's zoom ``sum`` is wrong: it truncates the weight to an integer, so it adds
     ``sumData / validCount`` (a record's *mean*) of each record lying wholly inside the bin and drops
     the partly overlapping ones; do not use pyBigWig's ``stats(type="sum", exact=False)`` as an oracle.
@@ -47,12 +49,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._kernels import stats as _kst
 from .errors import RangeError
-
-try:  # installed wheel: kernels ship as fastwig.kernels
-    from .kernels import stats as _kst
-except ImportError:  # source tree: kernels/ sits beside fastwig/
-    from kernels import stats as _kst
 
 STATS = ("mean", "min", "max", "sum", "coverage", "std")
 OVERLAPS = ("last", "all")

@@ -133,8 +133,6 @@ NO_ERROR = (1 << 63) - 1     # initial value of the error slot (no failing block
 
 def _build_inflate():
     _cuda()
-    import numpy as _np
-
     from . import inflate, status
 
     item = _twin.gpu(inflate.inflate_item)
@@ -144,7 +142,7 @@ def _build_inflate():
     @cuda.jit
     def inflate_kernel(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, result):
         # Huffman tables and code-length scratch of this thread's stream (about 10 KB of local memory)
-        work = cuda.local.array(work_size, _np.int32)
+        work = cuda.local.array(work_size, np.int32)
         m = src_off.shape[0]
         i = cuda.grid(1)
         step = cuda.gridsize(1)

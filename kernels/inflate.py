@@ -420,8 +420,8 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 state = S_FAIL
 
             # Fast loop, the same decoding without the checks it does not need: it runs while 8 input
-            # bytes and 258 output bytes remain, and stops before the next early-exit check.
-            fast_o = min(next_check, dst_hi - 258)
+            # bytes and 266 output bytes remain, and stops before the next early-exit check.
+            fast_o = min(next_check, dst_hi - 266)
             fast_p = src_hi - 8
             while state == S_DATA and o < fast_o and p <= fast_p:
                 # _refill's first branch, written out: this loop is the hot spot
@@ -461,13 +461,39 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                     nb -= ex
                     if dist > o - dst_lo:
                         return ERR_DISTANCE
-                    # every match is >= 3 bytes
-                    dst[IX(o)] = dst[IX(o - dist)]
-                    dst[IX(o + 1)] = dst[IX(o + 1 - dist)]
-                    dst[IX(o + 2)] = dst[IX(o + 2 - dist)]
-                    for k in range(o + 3, o + length):
-                        dst[IX(k)] = dst[IX(k - dist)]
-                    o += length
+                    end = o + length
+                    if dist >= 8:
+                        # 8 bytes at a time (loads first, then stores: LLVM merges each group into one
+                        # 64-bit access); a copy may run up to 7 bytes past `end`, inside the 266 bytes
+                        # of room, and those bytes are overwritten by the symbols that follow
+                        k = o
+                        while k < end:
+                            s = k - dist
+                            b0 = dst[IX(s)]
+                            b1 = dst[IX(s + 1)]
+                            b2 = dst[IX(s + 2)]
+                            b3 = dst[IX(s + 3)]
+                            b4 = dst[IX(s + 4)]
+                            b5 = dst[IX(s + 5)]
+                            b6 = dst[IX(s + 6)]
+                            b7 = dst[IX(s + 7)]
+                            dst[IX(k)] = b0
+                            dst[IX(k + 1)] = b1
+                            dst[IX(k + 2)] = b2
+                            dst[IX(k + 3)] = b3
+                            dst[IX(k + 4)] = b4
+                            dst[IX(k + 5)] = b5
+                            dst[IX(k + 6)] = b6
+                            dst[IX(k + 7)] = b7
+                            k += 8
+                    else:
+                        # every match is >= 3 bytes
+                        dst[IX(o)] = dst[IX(o - dist)]
+                        dst[IX(o + 1)] = dst[IX(o + 1 - dist)]
+                        dst[IX(o + 2)] = dst[IX(o + 2 - dist)]
+                        for k in range(o + 3, end):
+                            dst[IX(k)] = dst[IX(k - dist)]
+                    o = end
                 elif e & F_EOB:
                     if final:
                         state = S_TRAILER

@@ -12,18 +12,18 @@ INT64_MAX = np.iinfo(np.int64).max
 
 
 @numba.njit(nogil=True, cache=True)
-def plan_track(lstart, lend, cummax, offset, single_chrom, file_order, cids, starts, width, early_exit,
-               mark, c_pos, c_until, c_len, c_flags):
+def plan_track(index, file_order, cids, starts, width, early_exit, state):
     """Blocks of one track for every window, deduplicated, with their cache entries.
 
     Parameters
     ----------
-    lstart, lend, cummax, offset : int64 (L,), the track's block index (see ``fastwig.rtree``)
-    single_chrom : bool (L,); file_order : bool
+    index : int64 (5, L), the track's block index rows lstart, lend, lend_cummax, offset,
+        single_chrom (``fastwig.rtree.BlockIndex.table``)
+    file_order : bool
     cids : int64 (n,), the track's chromId per window (-1: absent); starts : int64 (n,); width : int
     early_exit : bool, record for each block the furthest window end that needs it
-    mark : int64 (L,) all -1 on entry and on return (scratch owned by the track)
-    c_pos, c_until, c_len, c_flags : int64 (L,), the track's cache state
+    state : int64 (5, L), the track's cache state rows pos, length, flags, until and a scratch row
+        that is all -1 on entry and on return (``fastwig.cache.FileCacheState.table``)
 
     Returns
     -------
@@ -32,6 +32,8 @@ def plan_track(lstart, lend, cummax, offset, single_chrom, file_order, cids, sta
     uniq, stop : int64 (m,), needed blocks and the coordinate before which records are needed (-1: all)
     lo, length, flags : int64 (m,), cache position (-1: miss), length and scan flags of each
     """
+    lstart, lend, cummax, offset, single_chrom = index[0], index[1], index[2], index[3], index[4]
+    c_pos, c_len, c_flags, c_until, mark = state[0], state[1], state[2], state[3], state[4]
     n = cids.size
     ptr = np.zeros(n + 1, dtype=np.int64)
     first = np.zeros(n, dtype=np.int64)
@@ -73,7 +75,7 @@ def plan_track(lstart, lend, cummax, offset, single_chrom, file_order, cids, sta
                 u = nu
                 mark[k] = u
                 uniq[u] = k
-                stop[u] = e if (early_exit and single_chrom[k]) else -1
+                stop[u] = e if (early_exit and single_chrom[k] != 0) else -1
                 nu += 1
             elif stop[u] >= 0 and stop[u] < e:
                 stop[u] = e

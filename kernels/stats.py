@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_JIT = dict(nogil=True, cache=True)
+_JIT = {"nogil": True, "cache": True}
 
 
 @numba.njit(**_JIT)
@@ -30,9 +30,9 @@ def find_bin(edges, pos, hint):
     """
     nb = edges.shape[0] - 1
     if hint >= 0:
-        if edges[hint] <= pos and pos < edges[hint + 1]:
+        if edges[hint] <= pos < edges[hint + 1]:
             return hint
-        if hint + 1 < nb and edges[hint + 1] <= pos and pos < edges[hint + 2]:
+        if hint + 1 < nb and edges[hint + 1] <= pos < edges[hint + 2]:
             return hint + 1
     lo = 0
     hi = nb  # invariant: edges[lo] <= pos < edges[hi]
@@ -83,9 +83,9 @@ def exact_accumulate(starts, ends, values, edges, count, total, vmin, vmax):
                 length = np.float64(e - s)
                 count[i] += length
                 total[i] += length * v
-                if v < vmin[i]:
+                if v < vmin[i]:  # noqa: PLR1730 - explicit: a NaN never replaces the running min
                     vmin[i] = v
-                if v > vmax[i]:
+                if v > vmax[i]:  # noqa: PLR1730
                     vmax[i] = v
                 hint = i
             i += 1
@@ -289,9 +289,9 @@ def zoom_accumulate(z_starts, z_ends, valid_count, min_val, max_val, sum_data, s
                 cover[i] += cnt * w
                 total[i] += sm * w
                 sumsq[i] += sq * w
-                if mn < vmin[i]:
+                if mn < vmin[i]:  # noqa: PLR1730 - explicit: a NaN never replaces the running min
                     vmin[i] = mn
-                if mx > vmax[i]:
+                if mx > vmax[i]:  # noqa: PLR1730
                     vmax[i] = mx
                 hit[i] = True
                 hint = i
