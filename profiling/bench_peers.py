@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import workload as wl  # noqa: E402
+import workload as wl
 
 COLD_ROUNDS_MAX = 10        # sparse: 11 disjoint batches of 256 exist; batch 10 is the warm batch
 WARM_INDEX = 10             # the batch read warm and used for the correctness check
@@ -287,9 +287,9 @@ def wait_quiet(limit_s, threshold):
 
 def machine():
     try:
-        model = [l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True,
-                 text=True).stdout.splitlines() if l.startswith("Model name")][0]
-    except Exception:
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()
+        model = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
+    except (OSError, StopIteration):
         model = platform.processor() or "?"
     return f"{model}, {os.cpu_count()} cores"
 
@@ -343,7 +343,7 @@ def main(argv=None):
     print(f"load average (1 min) at start: {loadavg():.2f}")
     rows = []
     header = (f"{'workload':<14}{'peer':<12}{'threads':>7}{'rounds':>7}{'s/batch':>10}{'track-windows/s':>17}"
-              f"{'values/s':>12}{'cpu/wall':>10}")
+              f"{'values/s':>12}{'best tw/s':>11}{'cpu/wall':>10}{'tw/cpu-s':>10}")
     print("\n" + header)
     print("-" * len(header))
     for workload in args.workloads:
@@ -363,13 +363,16 @@ def main(argv=None):
                        "mean_s": mean, "median_s": float(np.median(times)), "min_s": float(np.min(times)),
                        "windows": len(w), "tracks": len(paths), "width": w.width,
                        "track_windows_per_s": tw, "values_per_s": tw * w.width, "cpu_per_wall": cpu_ratio,
-                       "load": loadavg()}
+                       "track_windows_per_cpu_s": tw / cpu_ratio,
+                       "best_track_windows_per_s": len(w) * len(paths) / min(times), "load": loadavg()}
                 rows.append(row)
                 print(f"{group:<14}{peer.name:<12}{peer.threads:>7}{len(times):>7}{mean:>10.4f}"
-                      f"{tw:>17,.0f}{tw * w.width:>12.3g}{cpu_ratio:>10.2f}", flush=True)
+                      f"{tw:>17,.0f}{tw * w.width:>12.3g}{len(w) * len(paths) / min(times):>11,.0f}{cpu_ratio:>10.2f}{tw / cpu_ratio:>10,.0f}", flush=True)
             print()
-    print(f"load average (1 min) at end: {loadavg():.2f}  (cpu/wall: process CPU seconds per wall second; "
-          f"about 1.0 for a 1-thread peer on an idle machine, lower when other processes take the cores)")
+    print(f"load average (1 min) at end: {loadavg():.2f}  (track-windows/s from the mean round; best: the "
+          f"fastest round; cpu/wall: process CPU seconds per wall second; "
+          f"about 1.0 for a 1-thread peer on an idle machine, lower when other processes take the cores; "
+          f"tw/cpu-s: track-windows per CPU second of this process)")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"),
                                                "versions": versions(), "command": " ".join(sys.argv),

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import workload as wl  # noqa: E402
+import workload as wl
 
 DEFAULT_MODULES = ["fastwig.batch", "fastwig.blocks", "fastwig.backend"]
 

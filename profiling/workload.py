@@ -56,8 +56,17 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "PARAMS", "Windows", "Workload", "chrom_sizes", "cache_dir", "track_intervals", "ensure_workload",
-    "block_layout", "sparse_batches", "dense_batches", "dense_batch",
+    "PARAMS",
+    "Windows",
+    "Workload",
+    "block_layout",
+    "cache_dir",
+    "chrom_sizes",
+    "dense_batch",
+    "dense_batches",
+    "ensure_workload",
+    "sparse_batches",
+    "track_intervals",
 ]
 
 # GRCh38 chr1..chr10, scaled so that they sum to 300 Mb.
@@ -226,7 +235,7 @@ def block_layout(path: str) -> dict:
      buf_size, _ext) = struct.unpack_from("<IHHQQQHHQQIQ", data, 0)
     if magic != 0x888FFC26:
         raise ValueError(f"{path}: not a little-endian bigWig")
-    (_m, block_size, n_items, *_r, items_per_slot, _pad) = struct.unpack_from("<IIQIIIIQII", data, full_index)
+    (_m, block_size, _n_items, *_r, items_per_slot, _pad) = struct.unpack_from("<IIQIIIIQII", data, full_index)
     leaves = []
     stack = [full_index + 48]
     while stack:
@@ -253,7 +262,7 @@ def block_layout(path: str) -> dict:
         "uncompress_buf_size": buf_size, "rtree_block_size": block_size, "items_per_slot": items_per_slot,
         "chrom_tree_after_data": chrom_tree > full_data,
         "section_types": sorted({1: "bedGraph", 2: "varStep", 3: "fixedStep"}.get(k, str(k)) for k in kinds),
-        "blocks": int(len(leaves)), "records": int(items.sum()),
+        "blocks": len(leaves), "records": int(items.sum()),
         "items_per_block": {"min": int(items.min()), "median": float(np.median(items)), "max": int(items.max())},
         "compressed_bytes_per_block": round(float(leaves["size"].mean()), 1),
         "inflated_bytes_per_block": round(float(np.mean(inflated)), 1),

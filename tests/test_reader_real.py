@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fastwig
+from fastwig import stats as fstats
 from conftest import SHARED_REASON, bits_equal, file_id, real_bigbeds, real_bigwigs
 
 pyBigWig = pytest.importorskip("pyBigWig", reason="pyBigWig (test extra) is the oracle")
@@ -71,6 +72,14 @@ def test_intervals(path):
                 assert bits_equal(vals, np.array([r[2] for r in ref], dtype=np.float32))
 
 
+def compare_stats(ours, ref, start, end, bins):
+    """Equal to pyBigWig, except bins holding no base (more bins than bases): those are NaN here,
+    while pyBigWig answers some statistics from a record around the empty bin's position."""
+    empty = np.diff(fstats.bin_edges(start, end, bins)) == 0
+    assert np.isnan(ours[empty]).all()
+    np.testing.assert_allclose(ours[~empty], ref[~empty], rtol=1e-5, atol=1e-9, equal_nan=True)
+
+
 @pytest.mark.parametrize("path", FILES, ids=file_id)
 @pytest.mark.parametrize("stat", ["mean", "min", "max", "coverage", "std", "sum"])
 def test_stats_exact(path, stat):
@@ -81,7 +90,7 @@ def test_stats_exact(path, stat):
                 bins = int(rng.integers(1, 20))
                 ours = bw.stats(chrom, s, e, stat=stat, bins=bins, exact=True)
                 ref = np.array(pb.stats(chrom, s, e, type=stat, nBins=bins, exact=True), dtype=np.float64)
-                np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-9, equal_nan=True)
+                compare_stats(ours, ref, s, e, bins)
 
 
 @pytest.mark.parametrize("path", FILES, ids=file_id)
@@ -94,7 +103,7 @@ def test_stats_zoom(path, stat):
                 bins = int(rng.integers(1, 8))
                 ours = bw.stats(chrom, s, e, stat=stat, bins=bins)
                 ref = np.array(pb.stats(chrom, s, e, type=stat, nBins=bins), dtype=np.float64)
-                np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-9, equal_nan=True)
+                compare_stats(ours, ref, s, e, bins)
 
 
 @pytest.mark.parametrize("path", FILES[:6], ids=file_id)

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import os
 
+import bench_peers as bp
 import numpy as np
 import pytest
-
-import bench_peers as bp
 
 pytestmark = pytest.mark.bench
 
