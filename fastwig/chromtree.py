@@ -11,6 +11,7 @@ import numpy as np
 from . import spec
 from .errors import FormatError
 from .io import FileSource
+from .rtree import tree_leaves
 
 
 def read_chrom_tree(src: FileSource, offset: int, bo: str) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -33,31 +34,12 @@ def read_chrom_tree(src: FileSource, offset: int, bo: str) -> tuple[list[str], n
         raise FormatError(f"{src.path}: chromosome tree with keySize={key_size}, valSize={val_size}")
     leaf_dtype = np.dtype([("key", f"S{key_size}"), ("chromId", bo + "u4"), ("chromSize", bo + "u4")])
     child_dtype = np.dtype([("key", f"S{key_size}"), ("childOffset", bo + "u8")])
-    node_dtype = spec.node_header_dtype(bo)
 
-    names: list[str] = []
-    ids: list[np.ndarray] = []
-    sizes: list[np.ndarray] = []
-    seen: set[int] = set()
-    stack = [(offset + spec.CHROM_TREE_HEADER_SIZE, 0)]
-    while stack:
-        node_offset, depth = stack.pop()
-        if node_offset in seen or depth > spec.MAX_TREE_DEPTH:
-            raise FormatError(f"{src.path}: chromosome tree node at offset {node_offset} is reached twice "
-                              "(a cycle) or lies too deep")
-        seen.add(node_offset)
-        node = src.struct(node_offset, node_dtype, "chromosome tree node")[0]
-        count = int(node["count"])
-        items_at = node_offset + spec.NODE_HEADER_SIZE
-        if node["isLeaf"]:
-            items = src.struct(items_at, leaf_dtype, "chromosome tree leaf", count=count)
-            names.extend(_decode_key(k, src.path) for k in items["key"])
-            ids.append(items["chromId"].astype(np.int64))
-            sizes.append(items["chromSize"].astype(np.int64))
-        else:
-            items = src.struct(items_at, child_dtype, "chromosome tree node", count=count)
-            # children pushed in reverse so that leaves come out in stored order
-            stack.extend((int(c), depth + 1) for c in items["childOffset"][::-1])
+    leaves = tree_leaves(src, offset + spec.CHROM_TREE_HEADER_SIZE, bo, leaf_dtype, child_dtype, "childOffset",
+                         "chromosome tree")
+    names = [_decode_key(k, src.path) for items in leaves for k in items["key"]]
+    ids = [items["chromId"].astype(np.int64) for items in leaves]
+    sizes = [items["chromSize"].astype(np.int64) for items in leaves]
     id_arr = np.concatenate(ids) if ids else np.zeros(0, np.int64)
     size_arr = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
     if len(set(names)) != len(names):

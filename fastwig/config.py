@@ -34,9 +34,6 @@ class Settings:
     early_exit : bool
         Stop inflating a block once its records pass the last window that needs it
         (``FASTWIG_EARLY_EXIT``).
-    inflater : str
-        CPU inflater of the production path: ``"njit"`` (this project's kernel) or ``"zlib"``
-        (``FASTWIG_INFLATER``); see ``profiling/RESULTS.md`` for the measurement behind the default.
     gpu_threads_per_block, gpu_max_blocks : int
         Launch sizes of the CUDA kernels (``FASTWIG_GPU_TPB``, ``FASTWIG_GPU_MAX_BLOCKS``); tests
         shrink them so that tiny inputs span several blocks and grid-stride iterations.
@@ -45,7 +42,6 @@ class Settings:
     threads: int = field(default_factory=lambda: _env_int("FASTWIG_THREADS", 0))
     cache_bytes: int = field(default_factory=lambda: _env_int("FASTWIG_CACHE_BYTES", 256 << 20))
     early_exit: bool = field(default_factory=lambda: _env_bool("FASTWIG_EARLY_EXIT", True))
-    inflater: str = field(default_factory=lambda: os.environ.get("FASTWIG_INFLATER", "njit"))
     gpu_threads_per_block: int = field(default_factory=lambda: _env_int("FASTWIG_GPU_TPB", 128))
     gpu_max_blocks: int = field(default_factory=lambda: _env_int("FASTWIG_GPU_MAX_BLOCKS", 4096))
 

@@ -94,11 +94,24 @@ def read_rtree(src: FileSource, offset: int, bo: str, what: str = "R-tree") -> B
     hdr = src.struct(offset, spec.rtree_header_dtype(bo), f"{what} header")[0]
     if int(hdr["magic"]) != spec.RTREE_MAGIC:
         raise FormatError(f"{src.path}: bad {what} magic at offset {offset}")
-    leaf_dtype, child_dtype = spec.rtree_leaf_dtype(bo), spec.rtree_child_dtype(bo)
+    leaf_dtype = spec.rtree_leaf_dtype(bo)
+    leaves = tree_leaves(src, offset + spec.RTREE_HEADER_SIZE, bo, leaf_dtype, spec.rtree_child_dtype(bo),
+                         "dataOffset", what)
+    items = np.concatenate(leaves) if leaves else np.zeros(0, leaf_dtype)
+    return _index_from_leaves(src, items, what)
+
+
+def tree_leaves(src: FileSource, root: int, bo: str, leaf_dtype: np.dtype, child_dtype: np.dtype,
+                child_field: str, what: str) -> list[np.ndarray]:
+    """Leaf items of a B+ tree or R-tree whose root node is at ``root``, in stored order.
+
+    Both trees share the node layout (isLeaf, reserved, count, then items).  A node reached twice
+    (a cycle) or deeper than ``spec.MAX_TREE_DEPTH`` raises FormatError, so hostile files end.
+    """
     node_dtype = spec.node_header_dtype(bo)
     leaves: list[np.ndarray] = []
     seen: set[int] = set()
-    stack = [(offset + spec.RTREE_HEADER_SIZE, 0)]
+    stack = [(root, 0)]
     while stack:
         node_offset, depth = stack.pop()
         if node_offset in seen or depth > spec.MAX_TREE_DEPTH:
@@ -112,9 +125,9 @@ def read_rtree(src: FileSource, offset: int, bo: str, what: str = "R-tree") -> B
             leaves.append(src.struct(items_at, leaf_dtype, f"{what} leaf", count=count))
         else:
             children = src.struct(items_at, child_dtype, f"{what} node", count=count)
-            stack.extend((int(c), depth + 1) for c in children["dataOffset"][::-1])
-    items = np.concatenate(leaves) if leaves else np.zeros(0, leaf_dtype)
-    return _index_from_leaves(src, items, what)
+            # pushed in reverse so that leaves come out in stored order
+            stack.extend((int(c), depth + 1) for c in children[child_field][::-1])
+    return leaves
 
 
 def _index_from_leaves(src: FileSource, items: np.ndarray, what: str) -> BlockIndex:
