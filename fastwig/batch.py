@@ -70,7 +70,7 @@ def read_windows(tracks: Sequence[Track], chroms: str | Sequence[str] | np.ndarr
         from . import gpu  # deferred: CPU paths never touch CUDA
         return gpu.read_windows_gpu(tracks, chroms, starts, width, bin_size=bin_size, stat=stat,
                                     missing=missing, oob=oob, covered_only=covered_only, out=out,
-                                    device=device)
+                                    threads=threads, device=device)
     req = prepare(tracks, chroms, starts, width, bin_size, stat, out)
     bws, starts, chrom_ids, chrom_lens, nbins = req
     n, n_tracks = chrom_ids.shape

@@ -13,6 +13,8 @@ The host plans the batch exactly as the CPU path does (:func:`fastwig.batch.prep
    uncompressed files are copied), scan (one thread per block: check sections, canonical byte
    order), expand (one thread per (window, track) item, straight into the output, or into a per-base
    scratch that the reduce kernel (one thread per bin) turns into bins).
+   Launch sizes come from ``settings.gpu_threads_per_block`` / ``gpu_max_blocks`` at call time
+   (inflate and expand use blocks of at most one warp, :data:`SERIAL_MAX_THREADS_PER_BLOCK`).
 4. **One synchronisation** at the end of the batch: an 8-byte copy of the error slot, which the scan
    kernel lowers atomically to the first failing block.  Only when it names one are the statuses
    fetched, to raise the same :class:`~fastwig.errors.FormatError` as the CPU path.
@@ -51,12 +53,18 @@ _probed: list = []                   # [reason or None] once probed
 
 _DEVICE_RE = re.compile(r"^cuda(?::(\d+))?$")
 
+# The inflate and expand kernels give each thread a long serial job (a whole zlib stream, a whole
+# window) and a batch has only thousands of them: blocks of at most one warp spread those threads over
+# every SM instead of packing them into a few (2,048 streams in 128-thread blocks would use 16 SMs of an
+# H100's 132).  Not yet measured on a device: see profiling/bench_gpu.py.
+SERIAL_MAX_THREADS_PER_BLOCK = 32
+
 
 def _kc():
     """``kernels.cuda``, once CUDA is known to be usable; raises CudaUnavailable otherwise."""
     try:
-        from .kernels import cuda as kc          # installed: the wheel maps kernels/ here
-    except ModuleNotFoundError:                  # a source tree that is not installed
+        from .kernels import cuda as kc  # installed: the wheel maps kernels/ here
+    except ModuleNotFoundError:  # a source tree that is not installed
         from kernels import cuda as kc
 
     if not _probed:
@@ -325,10 +333,11 @@ def _read(kc, tracks, chroms, starts, width, bin_size, stat, missing, oob, cover
     err = dev_meta("err")
     dst_off = dev_meta("dst_off")
     mode_dev = dev_meta("mode")
-    tpb, max_blocks = settings.gpu_threads_per_block, settings.gpu_max_blocks
+    tpb, max_blocks = int(settings.gpu_threads_per_block), int(settings.gpu_max_blocks)
+    serial_tpb = min(tpb, SERIAL_MAX_THREADS_PER_BLOCK)
 
     kc.inflate_batch_gpu(comp_dev, dev_meta("src_off"), dev_meta("src_end"), buf, dst_off, dev_meta("dst_end"),
-                         dev_meta("stop"), mode_dev, result, tpb, max_blocks, stream)
+                         dev_meta("stop"), mode_dev, result, serial_tpb, max_blocks, stream)
     clock.device("inflate")
     kc.scan_batch_gpu(buf, u32, dst_off, result, mode_dev, flags, length, err, tpb, max_blocks, stream)
     clock.device("scan")
@@ -345,7 +354,7 @@ def _read(kc, tracks, chroms, starts, width, bin_size, stat, missing, oob, cover
         oob_value = missing if oob is None else np.float32(oob)
     kc.expand_batch_gpu(buf, u32, f32, dst_off, length, flags, dev_meta("bptr"), dev_meta("blist"),
                         dev_meta("chrom"), dev_meta("starts"), width, dev_meta("chrom_len"), fill, oob_value,
-                        target, tpb, max_blocks, stream)
+                        target, serial_tpb, max_blocks, stream)
     clock.device("expand")
     if binned:
         kc.reduce_batch_gpu(kc.reshape(target, rows, width), bin_size, STATS[stat], covered_only, missing,
@@ -374,4 +383,4 @@ def _read(kc, tracks, chroms, starts, width, bin_size, stat, missing, oob, cover
     return result_obj
 
 
-__all__ = ["read_windows_gpu", "is_available", "release_buffers"]
+__all__ = ["is_available", "read_windows_gpu", "release_buffers"]

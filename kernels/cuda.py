@@ -210,15 +210,15 @@ def _build_expand():
                       chrom_len, missing, oob, out):
         n = starts.shape[0]
         n_tracks = out.shape[0] // (n * width)
-        items = chrom.shape[0]
-        i = cuda.grid(1)
+        rows = chrom.shape[0]
+        row = cuda.grid(1)
         step = cuda.gridsize(1)
-        while i < items:
-            w = i % n
-            row = w * n_tracks + i // n
+        while row < rows:
+            w = row // n_tracks
+            i = (row % n_tracks) * n + w
             item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, i, row, chrom[i], starts[w], width,
                  chrom_len[i], missing, oob, out)
-            i += step
+            row += step
 
     return expand_kernel
 
@@ -311,8 +311,9 @@ def expand_batch_gpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chr
     """Paint every (window, track) item into its output row; GPU twin of
     :func:`kernels.expand.expand_batch_cpu` (same arguments, one thread per item).
 
-    Items are track-major (``item = track * n + window``, ``n = starts.size``); item ``i`` fills row
-    ``window * n_tracks + track`` of ``out``, float32 (n * n_tracks * width,), flat.
+    One thread per output row, as the CPU driver walks rows: row ``window * n_tracks + track`` of
+    ``out`` (float32 (n * n_tracks * width,), flat) is filled by item ``track * n + window`` (items are
+    track-major, ``n = starts.size``; ``chrom`` and ``chrom_len`` are per item).
     """
     items = chrom.shape[0]
     if items == 0 or starts.shape[0] == 0:
