@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastwig
-from conftest import bits_equal
+from support import bits_equal
 from edgecases import make_edge_files
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastwig
-from conftest import bits_equal
+from support import bits_equal
 from edgecases import EDGE_CASES, dense_expected, edge_specs, make_edge_files
 
 

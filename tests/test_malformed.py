@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastwig
-from conftest import SHARED_REASON, real_bigwigs
+from support import SHARED_REASON, real_bigwigs
 
 FILES = {p.name: p for p in real_bigwigs()}
 

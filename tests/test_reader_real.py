@@ -9,7 +9,7 @@ import pytest
 
 import fastwig
 from fastwig import stats as fstats
-from conftest import SHARED_REASON, bits_equal, file_id, real_bigbeds, real_bigwigs
+from support import SHARED_REASON, bits_equal, file_id, real_bigbeds, real_bigwigs
 
 pyBigWig = pytest.importorskip("pyBigWig", reason="pyBigWig (test extra) is the oracle")
 pybigtools = pytest.importorskip("pybigtools", reason="pybigtools (test extra) is the oracle")

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import SHARED_REASON, file_id, real_bigwigs
+from support import SHARED_REASON, file_id, real_bigwigs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -1,0 +1,41 @@
+"""Test support shared by the test modules: where the real test files live, oracle helpers.
+
+(A module of its own rather than conftest.py: tests/benchmarks has a conftest too, and two modules
+named ``conftest`` cannot both be imported by name.)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FASTWIG_SHARED", REPO.parent / "shared"))
+BIGWIG_DIR = SHARED / "data" / "bigwig"
+VOLVOX_DIR = SHARED / "data" / "volvox"
+
+SHARED_REASON = f"real test files not found at {BIGWIG_DIR} (set FASTWIG_SHARED to the shared/ folder)"
+
+
+def real_bigwigs() -> list[Path]:
+    """Every real bigWig file (not bigBed) under shared/data/bigwig, sorted."""
+    if not BIGWIG_DIR.is_dir():
+        return []
+    return sorted(p for p in BIGWIG_DIR.rglob("*") if p.suffix in (".bw", ".bigWig") and "bigbed" not in p.parts)
+
+
+def real_bigbeds() -> list[Path]:
+    return sorted((BIGWIG_DIR / "bigbed").glob("*")) if BIGWIG_DIR.is_dir() else []
+
+
+def bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """float32 arrays equal bit for bit (NaN included)."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    b = np.ascontiguousarray(b, dtype=np.float32)
+    return a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def file_id(p: Path) -> str:
+    return str(p.relative_to(BIGWIG_DIR)) if BIGWIG_DIR in p.parents else p.name
