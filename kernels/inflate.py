@@ -26,7 +26,7 @@ a symbol the format reserves (literal/length 286-287, distance 30-31).
 The decoder is one loop over states (block header, code lengths, table builds, Huffman data, trailer)
 so that each helper twin has a single call site: numba inlines a twin at every call site and the
 compile time grows with each copy.  Inside the Huffman-data state a second loop decodes without
-bounds checks while at least 8 input bytes and 258 output bytes remain (zlib's ``inflate_fast``
+bounds checks while at least 16 input bytes and 258 output bytes remain (zlib's ``inflate_fast``
 idea).  Errors found in the checked path return through the top of the loop, so that a stream that
 ran out of input reports ``ERR_INPUT_END`` whatever the garbage after its end decoded to.
 
@@ -78,8 +78,9 @@ W_PRE = W_DIST + DIST_ENOUGH
 W_LENS = W_PRE + PRE_ENOUGH          # code lengths: 288 literal/length + 32 distance
 W_PLENS = W_LENS + 320               # 19 code-length code lengths
 W_CNT = W_PLENS + 20                 # 16 counts per length
-W_OFFS = W_CNT + 16                  # 16 offsets per length (counting sort)
-W_SORTED = W_OFFS + 16               # up to 288 symbols sorted by code length
+W_OFFS = W_CNT + 16                  # 16 next canonical codes, per length
+W_SOFF = W_OFFS + 16                 # 16 offsets per length in W_SORTED (counting sort)
+W_SORTED = W_SOFF + 16               # codes longer than the table root, sorted by length
 INFLATE_WORK_SIZE = W_SORTED + 288   # int32 entries of scratch one inflate needs
 
 KIND_PRE = 0
@@ -192,43 +193,77 @@ def _build_table(work, lens, n, tab, tab_size, root, kind):
             return ERR_HUFFMAN
         if c > 0:
             maxlen = ln
-    if left > 0:
-        if kind == KIND_PRE or maxlen > 1:
-            return ERR_HUFFMAN
-        for i in range(1 << root):
-            work[IX(tab + i)] = 0
+    if left > 0 and (kind == KIND_PRE or maxlen > 1):
+        return ERR_HUFFMAN
+    for i in range(1 << root):
+        work[IX(tab + i)] = 0
 
-    # counting sort of the used symbols by code length, symbol order kept (canonical order)
-    acc = 0
-    for ln in range(1, 16):
-        work[IX(W_OFFS + ln)] = acc
-        acc += np.int64(work[IX(W_CNT + ln)])
-    total = acc
-    for s in range(n):
-        ln = np.int64(work[IX(lens + s)])
-        if ln > 0:
-            k = np.int64(work[IX(W_OFFS + ln)])
-            work[IX(W_SORTED + k)] = s
-            work[IX(W_OFFS + ln)] = k + 1
-
+    # RFC 1951 3.2.2: the first code of each length (W_OFFS), and where the codes longer than `root`
+    # go in W_SORTED, sorted by length (W_SOFF)
     code = 0
-    cur_len = 1
+    acc = 0
+    prev = 0
+    for ln in range(1, 16):
+        code = (code + prev) << 1
+        work[IX(W_OFFS + ln)] = code
+        prev = np.int64(work[IX(W_CNT + ln)])
+        work[IX(W_SOFF + ln)] = acc
+        if ln > root:
+            acc += prev
+    # One pass over the symbols, then one over the codes longer than `root` (rare) in canonical order
+    # (one loop: one call site per helper).  A code of at most `root` bits goes into the primary table,
+    # in symbol order (the canonical order within a length), at one slot only: the code reversed, as
+    # the stream sends it.  A longer code is only collected in W_SORTED; in the second pass its first
+    # `root` bits index the primary table, which points to a subtable for the rest.
+    cur_len = root + 1
+    lcode = 0
     prefix = -1
     sub_off = 0
     sub_bits = 0
     free = 1 << root
-    for i in range(total):
-        s = np.int64(work[IX(W_SORTED + i)])
-        ln = np.int64(work[IX(lens + s)])
-        while cur_len < ln:
-            code <<= 1
-            cur_len += 1
+    for t in range(n + 1 + acc):
+        if t < n:
+            s = t
+            ln = np.int64(work[IX(lens + s)])
+            if ln == 0:
+                continue
+            code = np.int64(work[IX(W_OFFS + ln)])
+            work[IX(W_OFFS + ln)] = code + 1
+            if ln > root:
+                k = np.int64(work[IX(W_SOFF + ln)])
+                work[IX(W_SORTED + k)] = s
+                work[IX(W_SOFF + ln)] = k + 1
+                continue
+        elif t == n:
+            # Replicate each entry to every slot whose low bits are its code, by doubling: slots
+            # [2^b, 2^(b+1)) take the entry of the slot 2^b below when that entry's code has at most
+            # b bits, unless a code of b+1 bits sits there already (a prefix code has no other
+            # collisions), for b = 1 .. root-1.  Slots of no code stay 0 (incomplete code, or a
+            # subtable pointer written below).
+            for b in range(1, root):
+                h = 1 << b
+                for j in range(h):
+                    x = np.int64(work[IX(tab + j)])
+                    y = np.int64(work[IX(tab + h + j)])
+                    # branch-free (LLVM vectorizes a conditional store as slow masked stores)
+                    m = -np.int64((y == 0) & ((x & 255) <= b))
+                    work[IX(tab + h + j)] = y | (x & m)
+            # W_OFFS now holds the first code of each length plus the length's count
+            lcode = np.int64(work[IX(W_OFFS + cur_len)]) - np.int64(work[IX(W_CNT + cur_len)])
+            continue
+        else:
+            s = np.int64(work[IX(W_SORTED + t - n - 1)])
+            ln = np.int64(work[IX(lens + s)])
+            while cur_len < ln:
+                lcode <<= 1
+                cur_len += 1
+            code = lcode
+            lcode += 1
         entry = _sym_entry(kind, s, ln)
-        # the code reversed: its first `root` stream bits index the primary table, the rest a subtable
+        # the code reversed: its stream bits index the table
         rc = _reverse(code, ln)
         if ln <= root:
-            for j in range(rc, 1 << root, 1 << ln):
-                work[IX(tab + j)] = entry
+            work[IX(tab + rc)] = entry
         else:
             pre = code >> (ln - root)
             if pre != prefix:
@@ -250,8 +285,7 @@ def _build_table(work, lens, n, tab, tab_size, root, kind):
                 prefix = pre
             for j in range(rc >> root, 1 << sub_bits, 1 << (ln - root)):
                 work[IX(tab + sub_off + j)] = entry
-        work[IX(W_CNT + ln)] -= 1
-        code += 1
+            work[IX(W_CNT + ln)] -= 1
     return 0
 
 
@@ -370,69 +404,82 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
             next_check = dst_lo + ((o - dst_lo) // STOP_CHECK_BYTES + 1) * STOP_CHECK_BYTES
 
         if state == S_DATA:
-            # One symbol with every check; after a refill the buffer holds >= 55 bits, enough for the
-            # longest length/distance pair (15 + 5 + 15 + 13 = 48 bits).
-            e = np.int64(work[IX(W_LIT + (buf & 1023))])
-            if e & F_SUB:
-                e = np.int64(work[IX(W_LIT + (e >> 16) + ((buf >> LIT_ROOT) & ((1 << (e & 255)) - 1)))])
-            n = e & 255
-            buf >>= n
-            nb -= n
-            if e & F_LIT:
-                if o < dst_hi:
-                    dst[IX(o)] = e >> 16
-                    o += 1
-                else:
-                    err = ERR_OUTPUT_FULL
-                    state = S_FAIL
-            elif e & F_LEN:
-                ex = (e >> 8) & 15
-                length = (e >> 16) + (buf & ((1 << ex) - 1))
-                buf >>= ex
-                nb -= ex
-                d = np.int64(work[IX(W_DIST + (buf & 255))])
-                if d & F_SUB:
-                    d = np.int64(work[IX(W_DIST + (d >> 16) + ((buf >> DIST_ROOT) & ((1 << (d & 255)) - 1)))])
-                n = d & 255
-                buf >>= n
-                nb -= n
-                ex = (d >> 8) & 15
-                dist = (d >> 16) + (buf & ((1 << ex) - 1))
-                buf >>= ex
-                nb -= ex
-                if (d & F_LEN) == 0 or dist > o - dst_lo:
-                    err = ERR_DISTANCE
-                    state = S_FAIL
-                elif o + length > dst_hi:
-                    err = ERR_OUTPUT_FULL
-                    state = S_FAIL
-                else:
-                    for k in range(o, o + length):
-                        dst[IX(k)] = dst[IX(k - dist)]
-                    o += length
-            elif e & F_EOB:
-                if final:
-                    state = S_TRAILER
-                else:
-                    state = S_BLOCK
+            # Fast loop while 16 input bytes and 258 output bytes remain, up to the next early-exit
+            # check: the checked path's decoding without the checks it does not need (zlib's
+            # ``inflate_fast`` idea).  The outer refill above left >= 55 bits and the loop keeps
+            # nb >= 15 at its top, so each symbol's table entry is looked up *before* the refill: the
+            # refill only adds bits above nb, and the lookup does not wait for its input load.
+            fast_o = min(next_check, dst_hi - 258)
+            fast_p = src_hi - 16
+            if o < fast_o and p <= fast_p:
+                while o < fast_o and p <= fast_p:
+                    e = np.int64(work[IX(W_LIT + (buf & 1023))])
+                    # _refill's first branch, written out (this loop is the hot spot); p + 8 <= src_hi
+                    w = (np.int64(src[IX(p)]) | (np.int64(src[IX(p + 1)]) << 8)
+                         | (np.int64(src[IX(p + 2)]) << 16) | (np.int64(src[IX(p + 3)]) << 24)
+                         | (np.int64(src[IX(p + 4)]) << 32) | (np.int64(src[IX(p + 5)]) << 40)
+                         | (np.int64(src[IX(p + 6)]) << 48) | (np.int64(src[IX(p + 7)]) << 56))
+                    buf |= (w << nb) & M63
+                    k = (62 - nb) >> 3
+                    p += k
+                    nb += k << 3
+                    if e & F_SUB:
+                        e = np.int64(work[IX(W_LIT + (e >> 16) + ((buf >> LIT_ROOT) & ((1 << (e & 255)) - 1)))])
+                    n = e & 255
+                    buf >>= n
+                    nb -= n
+                    if e & F_LIT:
+                        dst[IX(o)] = e >> 16
+                        o += 1
+                    elif e & F_LEN:
+                        # >= 40 bits left, enough for length extra + distance code + extra (33 bits)
+                        ex = (e >> 8) & 15
+                        length = (e >> 16) + (buf & ((1 << ex) - 1))
+                        buf >>= ex
+                        nb -= ex
+                        d = np.int64(work[IX(W_DIST + (buf & 255))])
+                        if d & F_SUB:
+                            d = np.int64(work[IX(W_DIST + (d >> 16) + ((buf >> DIST_ROOT) & ((1 << (d & 255)) - 1)))])
+                        n = d & 255
+                        buf >>= n
+                        nb -= n
+                        if (d & F_LEN) == 0:
+                            return ERR_DISTANCE  # (no input past the end is ever read in this loop)
+                        ex = (d >> 8) & 15
+                        dist = (d >> 16) + (buf & ((1 << ex) - 1))
+                        buf >>= ex
+                        nb -= ex
+                        if dist > o - dst_lo:
+                            return ERR_DISTANCE
+                        # refill again for the next lookup (p <= src_hi - 9 here)
+                        w = (np.int64(src[IX(p)]) | (np.int64(src[IX(p + 1)]) << 8)
+                             | (np.int64(src[IX(p + 2)]) << 16) | (np.int64(src[IX(p + 3)]) << 24)
+                             | (np.int64(src[IX(p + 4)]) << 32) | (np.int64(src[IX(p + 5)]) << 40)
+                             | (np.int64(src[IX(p + 6)]) << 48) | (np.int64(src[IX(p + 7)]) << 56))
+                        buf |= (w << nb) & M63
+                        k = (62 - nb) >> 3
+                        p += k
+                        nb += k << 3
+                        # every match is >= 3 bytes
+                        dst[IX(o)] = dst[IX(o - dist)]
+                        dst[IX(o + 1)] = dst[IX(o + 1 - dist)]
+                        dst[IX(o + 2)] = dst[IX(o + 2 - dist)]
+                        for k in range(o + 3, o + length):
+                            dst[IX(k)] = dst[IX(k - dist)]
+                        o += length
+                    elif e & F_EOB:
+                        if final:
+                            state = S_TRAILER
+                        else:
+                            state = S_BLOCK
+                        break
+                    elif n == 0:
+                        return ERR_HUFFMAN
+                    else:
+                        return ERR_DISTANCE
             else:
-                err = ERR_HUFFMAN if n == 0 else ERR_DISTANCE
-                state = S_FAIL
-
-            # Fast loop, the same decoding without the checks it does not need: it runs while 8 input
-            # bytes and 266 output bytes remain, and stops before the next early-exit check.
-            fast_o = min(next_check, dst_hi - 266)
-            fast_p = src_hi - 8
-            while state == S_DATA and o < fast_o and p <= fast_p:
-                # _refill's first branch, written out: this loop is the hot spot
-                w = (np.int64(src[IX(p)]) | (np.int64(src[IX(p + 1)]) << 8) | (np.int64(src[IX(p + 2)]) << 16)
-                     | (np.int64(src[IX(p + 3)]) << 24) | (np.int64(src[IX(p + 4)]) << 32)
-                     | (np.int64(src[IX(p + 5)]) << 40) | (np.int64(src[IX(p + 6)]) << 48)
-                     | (np.int64(src[IX(p + 7)]) << 56))
-                buf |= (w << nb) & M63
-                k = (62 - nb) >> 3
-                p += k
-                nb += k << 3
+                # One symbol with every check; after a refill the buffer holds >= 55 bits, enough for
+                # the longest length/distance pair (15 + 5 + 15 + 13 = 48 bits).
                 e = np.int64(work[IX(W_LIT + (buf & 1023))])
                 if e & F_SUB:
                     e = np.int64(work[IX(W_LIT + (e >> 16) + ((buf >> LIT_ROOT) & ((1 << (e & 255)) - 1)))])
@@ -440,8 +487,12 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                 buf >>= n
                 nb -= n
                 if e & F_LIT:
-                    dst[IX(o)] = e >> 16
-                    o += 1
+                    if o < dst_hi:
+                        dst[IX(o)] = e >> 16
+                        o += 1
+                    else:
+                        err = ERR_OUTPUT_FULL
+                        state = S_FAIL
                 elif e & F_LEN:
                     ex = (e >> 8) & 15
                     length = (e >> 16) + (buf & ((1 << ex) - 1))
@@ -453,57 +504,28 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
                     n = d & 255
                     buf >>= n
                     nb -= n
-                    if (d & F_LEN) == 0:
-                        return ERR_DISTANCE  # (no input past the end is ever read in this loop)
                     ex = (d >> 8) & 15
                     dist = (d >> 16) + (buf & ((1 << ex) - 1))
                     buf >>= ex
                     nb -= ex
-                    if dist > o - dst_lo:
-                        return ERR_DISTANCE
-                    end = o + length
-                    if dist >= 8:
-                        # 8 bytes at a time (loads first, then stores: LLVM merges each group into one
-                        # 64-bit access); a copy may run up to 7 bytes past `end`, inside the 266 bytes
-                        # of room, and those bytes are overwritten by the symbols that follow
-                        k = o
-                        while k < end:
-                            s = k - dist
-                            b0 = dst[IX(s)]
-                            b1 = dst[IX(s + 1)]
-                            b2 = dst[IX(s + 2)]
-                            b3 = dst[IX(s + 3)]
-                            b4 = dst[IX(s + 4)]
-                            b5 = dst[IX(s + 5)]
-                            b6 = dst[IX(s + 6)]
-                            b7 = dst[IX(s + 7)]
-                            dst[IX(k)] = b0
-                            dst[IX(k + 1)] = b1
-                            dst[IX(k + 2)] = b2
-                            dst[IX(k + 3)] = b3
-                            dst[IX(k + 4)] = b4
-                            dst[IX(k + 5)] = b5
-                            dst[IX(k + 6)] = b6
-                            dst[IX(k + 7)] = b7
-                            k += 8
+                    if (d & F_LEN) == 0 or dist > o - dst_lo:
+                        err = ERR_DISTANCE
+                        state = S_FAIL
+                    elif o + length > dst_hi:
+                        err = ERR_OUTPUT_FULL
+                        state = S_FAIL
                     else:
-                        # every match is >= 3 bytes
-                        dst[IX(o)] = dst[IX(o - dist)]
-                        dst[IX(o + 1)] = dst[IX(o + 1 - dist)]
-                        dst[IX(o + 2)] = dst[IX(o + 2 - dist)]
-                        for k in range(o + 3, end):
+                        for k in range(o, o + length):
                             dst[IX(k)] = dst[IX(k - dist)]
-                    o = end
+                        o += length
                 elif e & F_EOB:
                     if final:
                         state = S_TRAILER
                     else:
                         state = S_BLOCK
-                elif n == 0:
-                    return ERR_HUFFMAN
                 else:
-                    return ERR_DISTANCE
-
+                    err = ERR_HUFFMAN if n == 0 else ERR_DISTANCE
+                    state = S_FAIL
         elif state == S_BLOCK:
             final = buf & 1
             btype = (buf >> 1) & 3

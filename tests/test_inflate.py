@@ -31,7 +31,7 @@ except ImportError:
     from kernels import status as S
 
 try:
-    from conftest import BIGWIG_DIR
+    from support import BIGWIG_DIR
 except ImportError:  # imported from the cudasim child process
     BIGWIG_DIR = None
 
