@@ -19,8 +19,8 @@ def _info(args) -> int:
             h = bw.header
             s = bw.summary
             print(f"{path}: bigWig v{h.version}, {len(bw.chroms)} chromosomes, {len(bw.zooms)} zoom levels")
-            print(f"  bases covered {s.nBasesCovered:,}, min {s.minVal:g}, max {s.maxVal:g}, "
-                  f"mean {s.sumData / max(s.nBasesCovered, 1):g}")
+            print(f"  bases covered {s.bases_covered:,}, min {s.min:g}, max {s.max:g}, "
+                  f"mean {s.sum / max(s.bases_covered, 1):g}")
             for name, length in list(bw.chroms.items())[:20]:
                 print(f"  {name}\t{length}")
             if len(bw.chroms) > 20:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                             description="Train a small convolutional network on the synthetic demo assembly "
                                         "embedded in fastwig, evaluate it on a held-out chromosome and plot "
                                         "predicted vs observed signal.")
-    from . import demo as _demo_args_only  # noqa: F401  (argparse setup; torch is imported only when run)
+    from . import demo as _demo_args_only
 
     _demo_args_only.add_arguments(p_demo)
     p_info = sub.add_parser("info", help="describe bigWig files")

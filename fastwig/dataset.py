@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,11 +28,11 @@ import torch.utils.data
 
 from . import samplers as S
 from .batch import read_windows
-from .errors import ChromNotFound, FastwigError, RangeError
+from .errors import ChromNotFound, CudaUnavailable, RangeError
 from .regions import Regions
 from .samplers import Windows
 
-__all__ = ["WindowDataset", "BatchIterable"]
+__all__ = ["BatchIterable", "WindowDataset"]
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
            torch.float32: torch.float32, torch.bfloat16: torch.bfloat16, torch.float16: torch.float16}
@@ -136,13 +137,15 @@ class WindowDataset(torch.utils.data.Dataset):
         Plus/minus-strand track pairs, swapped in reverse-complemented windows.
     labels : Regions, BED path, a list of them, or a dict name -> one of them, optional
         Label sets: ``labels[k]`` is 1 when the window ``[start, start + window)`` overlaps an interval
-        of set ``k`` (on the same assembly, when the set has an ``assembly`` column), else 0.
+        of set ``k``, else 0.  With several assemblies, a set with an ``assembly`` column applies to
+        those assemblies, one without to every assembly.
     sampling : {"uniform", "ordered", "balanced"}, default "uniform"
         ``"uniform"``: window centres uniform over the bases of the regions (a region is drawn in
         proportion to its length; every region can be drawn).  ``"ordered"``: the regions in order,
         each cut into tiles (see `stride`) -- for evaluation.  ``"balanced"``: positives (centres
-        uniform over the regions) and negatives (windows anywhere on the genome that overlap no
-        region and no `blacklist` interval) in the ratio `positive_fraction`.
+        uniform over the regions) and negatives (windows on the regions' chromosomes, or in
+        `negative_regions`, that overlap no region and no `blacklist` interval, jitter included) in
+        the ratio `positive_fraction`, interleaved exactly.
     n_samples : int, optional
         Windows per epoch.  Default: uniform, ``max(len(regions), total_bases // window)``; balanced,
         that divided by `positive_fraction`; ordered, the number of tiles (a larger value cycles).
@@ -200,6 +203,14 @@ class WindowDataset(torch.utils.data.Dataset):
     :meth:`batches` yields (tensors stacked, ``chrom`` a list of str, ``start``/``index`` int64 and
     ``rc`` bool tensors).
 
+    Reading: :meth:`batches` (the fast path) reads a batch with one :func:`fastwig.read_windows` call
+    and one :meth:`fastwig.Genome.onehot_batch` call per assembly; inside DataLoader workers
+    (:meth:`loader`) each worker reads whole batches.  The map-style path (``ds[i]`` in a DataLoader,
+    with any sampler, ``DistributedSampler`` included) works under fork and spawn: the dataset pickles
+    by path and each process opens the files once.  Ranks of a DDP job call ``batches`` (or build a
+    ``loader``) with their rank and world size -- taken from ``torch.distributed`` by default -- and
+    read disjoint shards that together make the epoch.
+
     Several assemblies: give `regions` an ``assembly`` column and `tracks`/`genome` as dicts keyed
     by its values (a plain list or path is shared by every assembly).  Each batch reads each
     assembly's windows from its own files and puts them back in index order.
@@ -207,9 +218,9 @@ class WindowDataset(torch.utils.data.Dataset):
     Examples
     --------
     >>> ds = WindowDataset(["a.bw", "b.bw"], "hg38.fa", regions="peaks.bed", window=1000,
-    ...                    bin_size=32, transform="log1p", rc_prob=0.5, jitter=50)   # doctest: +SKIP
+    ...                    bin_size=25, transform="log1p", rc_prob=0.5, jitter=50)   # doctest: +SKIP
     >>> ds[0]["targets"].shape                                                      # doctest: +SKIP
-    torch.Size([2, 31])
+    torch.Size([2, 40])
     >>> for batch in ds.batches(256, epoch=0):                                      # doctest: +SKIP
     ...     loss = model(batch["sequence"], batch["targets"])
     """
@@ -252,6 +263,7 @@ class WindowDataset(torch.utils.data.Dataset):
         if sampling not in _SAMPLING:
             raise RangeError(f"sampling must be one of {_SAMPLING}, got {sampling!r}")
         self.sampling = sampling
+        self.stride = None
         if n_samples is not None and int(n_samples) < 0:
             raise RangeError(f"n_samples must be >= 0, got {n_samples}")
         if layout not in ("NCL", "NLC"):
@@ -385,7 +397,7 @@ class WindowDataset(torch.utils.data.Dataset):
             for name, table in items:
                 table = _as_regions(table, "a label set")
                 self.label_names.append(str(name))
-                self._labels.append(_OverlapIndex(self._keys_of(table), table.start, table.end))
+                self._labels.append(_OverlapIndex(*self._intervals_of(table)))
 
         # --- sampler -----------------------------------------------------------------------------
         starts, ends = regions.start, regions.end
@@ -403,17 +415,17 @@ class WindowDataset(torch.utils.data.Dataset):
         else:
             pool = S.IntervalPool(reg_code, starts, ends)
             forbid: dict[int, tuple[list, list]] = {}
-            for table, codes in ((regions, reg_code), (blacklist, None)):
-                if table is None:
-                    continue
-                codes = self._keys_of(table) if codes is None else codes
+            parts = [(reg_code, regions.start, regions.end)]
+            if blacklist is not None:
+                parts.append(self._intervals_of(blacklist))
+            for codes, t_start, t_end in parts:
                 for c in np.unique(codes):
                     if c < 0:
                         continue
                     sel = codes == c
                     fs, fe = forbid.setdefault(int(c), ([], []))
-                    fs.append(table.start[sel])
-                    fe.append(table.end[sel])
+                    fs.append(t_start[sel])
+                    fe.append(t_end[sel])
             forbid_arr = {c: (np.concatenate(s), np.concatenate(e)) for c, (s, e) in forbid.items()}
             if negative_regions is None:
                 used = np.unique(reg_code)
@@ -429,6 +441,7 @@ class WindowDataset(torch.utils.data.Dataset):
             n = n_samples if n_samples is not None else (math.ceil(default_n / p) if p > 0 else default_n)
             self.sampler = S.BalancedSampler(pool, negatives, self.window, n, self.seed, p)
         self._warned_n = False
+        self._gpu_off = False
 
     # --- codes and lookups -----------------------------------------------------------------------
 
@@ -454,21 +467,31 @@ class WindowDataset(torch.utils.data.Dataset):
             raise RangeError(f"unknown assembly {exc.args[0]!r} (known: {self.assemblies})") from None
 
     def _keys_of(self, table: Regions) -> np.ndarray:
-        """(assembly, chromosome) code of each row of another table; -1 where the dataset has none.
+        """(assembly, chromosome) code of each row of a table; -1 where the dataset has none.
 
-        A table without an assembly column applies to every assembly: its rows map to the first
-        assembly having the chromosome, and windows query by their own code, so such tables are
-        expanded to every assembly here."""
+        Rows go to their ``assembly`` column's assembly; a table without one, to the single assembly
+        (see :meth:`_intervals_of` for tables that apply to every assembly)."""
         chroms = table.chrom.tolist()
         if "assembly" in table.columns and self.assemblies != [None]:
             asm = self._asm_of(table).tolist()
             return np.array([self._codes.get((a, c), -1) for a, c in zip(asm, chroms)], dtype=np.int64)
         if len(self.assemblies) == 1:
             return np.array([self._codes.get((0, c), -1) for c in chroms], dtype=np.int64)
-        raise RangeError("with several assemblies, label and blacklist tables need an 'assembly' column")
+        raise RangeError("with several assemblies, this table needs an 'assembly' column")
+
+    def _intervals_of(self, table: Regions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Codes, starts and ends of a label or blacklist table: rows with an ``assembly`` column
+        apply to that assembly, rows without one to every assembly that has their chromosome."""
+        if "assembly" in table.columns or len(self.assemblies) == 1:
+            return self._keys_of(table), table.start, table.end
+        chroms = table.chrom.tolist()
+        keys = np.concatenate([np.array([self._codes.get((a, c), -1) for c in chroms], dtype=np.int64)
+                               for a in range(len(self.assemblies))])
+        k = len(self.assemblies)
+        return keys, np.tile(table.start, k), np.tile(table.end, k)
 
     def _overlaps_table(self, table: Regions, other: Regions) -> np.ndarray:
-        index = _OverlapIndex(self._keys_of(other), other.start, other.end)
+        index = _OverlapIndex(*self._intervals_of(other))
         return index.query(self._keys_of(table), table.start, table.end)
 
     # --- files, opened once per process ----------------------------------------------------------
@@ -634,7 +657,6 @@ class WindowDataset(torch.utils.data.Dataset):
         """
         device = torch.device(device)
         w = windows
-        n = len(w)
         threads = self._threads()
         groups = [(0, None)] if len(self.assemblies) == 1 else \
             [(int(a), np.flatnonzero(w.assembly == a)) for a in np.unique(w.assembly)]
@@ -679,8 +701,11 @@ class WindowDataset(torch.utils.data.Dataset):
 
     def _read_sequence(self, w: Windows, groups, rc: np.ndarray, device: torch.device, threads) -> torch.Tensor:
         n = len(w)
-        if device.type == "cuda":
-            return self._read_sequence_cuda(w, groups, rc, device, threads)
+        if device.type == "cuda" and not self._gpu_off:
+            try:
+                return self._read_sequence_cuda(w, groups, rc, device, threads)
+            except (ImportError, CudaUnavailable) as exc:
+                self._no_gpu_kernels(exc)
         seq = np.empty((n, 4, self.window), dtype=np.float32)
         for a, idx in groups:
             g = self._genome(a)
@@ -689,7 +714,14 @@ class WindowDataset(torch.utils.data.Dataset):
             else:
                 seq[idx] = g.onehot_batch(w.chrom[idx], w.start[idx], self.window, n_value=self.n_value,
                                           rc=rc[idx], threads=threads)
-        return torch.from_numpy(seq)
+        t = torch.from_numpy(seq)
+        return t.to(device) if device.type != "cpu" else t
+
+    def _no_gpu_kernels(self, exc: Exception) -> None:
+        """torch sees a GPU but numba's CUDA kernels cannot run: read on the CPU and copy, say so once."""
+        self._gpu_off = True
+        warnings.warn(f"fastwig's CUDA kernels are unavailable ({exc}); batches are read on the CPU and "
+                      "copied to the GPU (pip install 'fastwig[cuda]' for the GPU reader)", stacklevel=4)
 
     def _read_sequence_cuda(self, w, groups, rc, device, threads) -> torch.Tensor:
         try:
@@ -705,44 +737,47 @@ class WindowDataset(torch.utils.data.Dataset):
                 g.fetch_batch(w.chrom, w.start, self.window, out=raw, threads=threads)
             else:
                 raw[idx] = g.fetch_batch(w.chrom[idx], w.start[idx], self.window, threads=threads)
+        reason = kcuda.probe()
+        if reason is not None:
+            raise CudaUnavailable(reason)
         codes = torch.from_numpy(raw).to(device)
         flags = torch.from_numpy(rc.astype(np.uint8)).to(device)
         seq = torch.empty((len(w), 4, self.window), dtype=torch.float32, device=device)
         if len(w):
-            kcuda.onehot_batch_gpu(codes, flags, seq, np.float32(self.n_value), settings.gpu_threads_per_block,
-                                   settings.gpu_max_blocks)
+            with torch.cuda.device(device):
+                kcuda.onehot_batch_gpu(codes, flags, seq, np.float32(self.n_value), settings.gpu_threads_per_block,
+                                       settings.gpu_max_blocks)
         return seq
 
     def _read_targets(self, w: Windows, groups, device: torch.device, threads) -> torch.Tensor:
         n = len(w)
         starts = w.start + self.target_offset
-        kw = dict(bin_size=self.bin_size, stat=self.stat, missing=self.missing, oob=self.oob,
-                  covered_only=self.covered_only)
-        if device.type == "cuda":
+        kw = {"bin_size": self.bin_size, "stat": self.stat, "missing": self.missing, "oob": self.oob,
+              "covered_only": self.covered_only}
+        if device.type == "cuda" and not self._gpu_off:
             try:
-                parts = []
-                for a, idx in groups:
-                    sl = slice(None) if idx is None else idx
-                    arr = read_windows(self._tracks(a), w.chrom[sl], starts[sl], self.target_window,
-                                       device="cuda", **kw)
-                    parts.append((idx, torch.as_tensor(arr, device=device)))
-                if len(parts) == 1 and parts[0][0] is None:
-                    return parts[0][1]
                 tgt = torch.empty((n, self.n_tracks, self.n_bins), dtype=torch.float32, device=device)
-                for idx, t in parts:
-                    tgt[torch.from_numpy(idx).to(device)] = t
+                for a, idx in groups:
+                    if idx is None:
+                        read_windows(self._tracks(a), w.chrom, starts, self.target_window, out=tgt,
+                                     device=str(device), threads=threads, **kw)
+                    else:
+                        part = torch.empty((idx.size, self.n_tracks, self.n_bins), dtype=torch.float32, device=device)
+                        read_windows(self._tracks(a), w.chrom[idx], starts[idx], self.target_window, out=part,
+                                     device=str(device), threads=threads, **kw)
+                        tgt[torch.from_numpy(idx).to(device)] = part
                 return tgt
-            except ImportError:
-                pass  # no GPU reader in this build: read on the CPU, copy below
-        tgt = np.empty((n, self.n_tracks, self.n_bins), dtype=np.float32)
+            except (ImportError, CudaUnavailable) as exc:
+                self._no_gpu_kernels(exc)
+        tgt_np = np.empty((n, self.n_tracks, self.n_bins), dtype=np.float32)
         for a, idx in groups:
             if idx is None:
-                read_windows(self._tracks(a), w.chrom, starts, self.target_window, out=tgt, threads=threads, **kw)
+                read_windows(self._tracks(a), w.chrom, starts, self.target_window, out=tgt_np, threads=threads, **kw)
             else:
-                tgt[idx] = read_windows(self._tracks(a), w.chrom[idx], starts[idx], self.target_window,
-                                        threads=threads, **kw)
-        t = torch.from_numpy(tgt)
-        return t.to(device, non_blocking=True) if device.type != "cpu" else t
+                tgt_np[idx] = read_windows(self._tracks(a), w.chrom[idx], starts[idx], self.target_window,
+                                           threads=threads, **kw)
+        t = torch.from_numpy(tgt_np)
+        return t.to(device) if device.type != "cpu" else t
 
     # --- the fast path ---------------------------------------------------------------------------
 

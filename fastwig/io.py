@@ -1,15 +1,20 @@
 """Byte sources: a whole file mapped read-only into memory.
 
 A mapped file holds no file descriptor once the mapping exists, so thousands of open ``BigWig``
-objects cost no descriptors; the kernels read compressed blocks straight out of the mapping, with no
-system call per block.  Every read is bounds-checked here, against the size of the file, so that
+objects cost no descriptors (Python's ``mmap.mmap`` keeps a duplicate of the descriptor for the life
+of the map, before Python 3.13's ``trackfd=False``: on POSIX the mapping is therefore made with the C
+library's ``mmap`` through ctypes, and unmapped once no array views it); the kernels read compressed
+blocks straight out of the mapping, with no system call per block.  Every read is bounds-checked here, against the size of the file, so that
 offsets taken from a corrupt file raise :class:`~fastwig.errors.FormatError` instead of faulting.
 """
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
+import sys
+import weakref
 
 import numpy as np
 
@@ -45,8 +50,7 @@ class FileSource:
                 self._map = None
                 self.buf = np.zeros(0, dtype=np.uint8)
             else:
-                self._map = mmap.mmap(fd, self.size, access=mmap.ACCESS_READ)
-                self.buf = np.frombuffer(self._map, dtype=np.uint8)
+                self._map, self.buf = _map_read_only(fd, self.size)
         except (OSError, ValueError) as exc:
             raise FastwigError(f"{self.path}: cannot map: {exc}") from exc
         finally:
@@ -71,3 +75,47 @@ class FileSource:
         """Drop the mapping (it is unmapped once no array views it any more)."""
         self.buf = np.zeros(0, dtype=np.uint8)
         self._map = None
+
+
+def _libc_mmap():
+    """The C library's mmap/munmap through ctypes, or None where there is none (Windows)."""
+    if os.name != "posix":
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        map_fn, unmap_fn = libc.mmap, libc.munmap
+    except (OSError, AttributeError):
+        return None
+    map_fn.restype = ctypes.c_void_p
+    map_fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+    unmap_fn.restype = ctypes.c_int
+    unmap_fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    return map_fn, unmap_fn
+
+
+_LIBC_MMAP = _libc_mmap()
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+class _Mapping:
+    """Owner of a mapping made through ctypes; arrays made from it keep it (and the mapping) alive."""
+
+    def __init__(self, addr: int, size: int):
+        self.__array_interface__ = {"data": (addr, True), "shape": (size,), "typestr": "|u1", "version": 3}
+
+
+def _map_read_only(fd: int, size: int):
+    """(owner, read-only uint8 array) of a shared mapping of ``size`` bytes of ``fd`` that keeps no
+    descriptor: the caller may close ``fd`` at once.  The mapping lives while any view of the array does."""
+    if _LIBC_MMAP is not None:
+        map_fn, unmap_fn = _LIBC_MMAP
+        addr = map_fn(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr is None or addr == _MAP_FAILED:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        owner = _Mapping(addr, size)
+        weakref.finalize(owner, unmap_fn, addr, size)
+        return owner, np.asarray(owner)      # read-only (PROT_READ): its base is the owner
+    kw = {"trackfd": False} if sys.version_info >= (3, 13) else {}
+    owner = mmap.mmap(fd, size, access=mmap.ACCESS_READ, **kw)
+    return owner, np.frombuffer(owner, dtype=np.uint8)

@@ -26,17 +26,28 @@ This module imports numpy only (torch lives in :mod:`fastwig.dataset`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
 from .errors import FastwigError, RangeError
 
 __all__ = [
-    "random_u64", "random_uniform", "random_integers", "IntervalPool", "Windows", "UniformSampler",
-    "OrderedSampler", "BalancedSampler", "shard_batches", "STREAM_POSITION", "STREAM_JITTER",
-    "STREAM_RC", "STREAM_CLASS", "negative_pool",
+    "STREAM_CLASS",
+    "STREAM_JITTER",
+    "STREAM_POSITION",
+    "STREAM_RC",
+    "BalancedSampler",
+    "IntervalPool",
+    "OrderedSampler",
+    "UniformSampler",
+    "Windows",
+    "negative_pool",
+    "random_integers",
+    "random_u64",
+    "random_uniform",
+    "shard_batches",
 ]
 
 # independent random streams of one index

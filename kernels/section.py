@@ -22,8 +22,9 @@ FIXEDSTEP = 3
 # bytes per record, indexed by section type (0 is unused)
 RECORD_SIZE = (0, 12, 8, 4)
 
-# Early exit checks the partly inflated output at most once per this many output bytes.
-STOP_CHECK_BYTES = 1024
+# Early exit checks the partly inflated output at most once per this many output bytes (256 measured
+# 5% faster than 1024 on the sparse workload: less overshoot past the last needed record; 128 no better).
+STOP_CHECK_BYTES = 256
 
 
 @twin

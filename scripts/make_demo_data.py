@@ -39,7 +39,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fastwig.writer import FixedStep, write_bigwig  # noqa: E402
+from fastwig.writer import FixedStep, write_bigwig
 
 SEED = 20240611
 CHROMS = {"chr1": 400_000, "chr2": 300_000, "chr3": 250_000, "chr4": 200_000}
@@ -142,7 +142,7 @@ def make_tracks(rng, seq: bytes) -> dict[str, np.ndarray]:
     access = np.clip(6.0 * (gc500 - 0.35), 0, None) + 0.3 * ap1 + 0.3 * ets
     is_n = up == ord("N")
     tracks = {"ap1": ap1, "ets": ets, "access": access}
-    for name, t in tracks.items():
+    for t in tracks.values():
         t[is_n] = 0.0
         t *= rng.gamma(20.0, 1 / 20.0, size=t.size)  # multiplicative noise per base
     return tracks
@@ -152,8 +152,7 @@ def write_fasta(path: Path, seqs: dict[str, bytes]) -> None:
     with open(path, "wb") as fh:
         for name, s in seqs.items():
             fh.write(b">" + name.encode() + b"\n")
-            for i in range(0, len(s), LINE):
-                fh.write(s[i:i + LINE] + b"\n")
+            fh.writelines(s[i:i + LINE] + b"\n" for i in range(0, len(s), LINE))
     # the .fai index, as samtools/pyfaidx write it (written after the FASTA, so it is newer)
     offset = 0
     lines = []
@@ -220,8 +219,7 @@ def main(argv=None) -> int:
                     rows.append((chrom, int(a), int(b), f"{name}_{chrom}_{k}", score, "."))
     rows.sort(key=lambda r: (list(CHROMS).index(r[0]), r[1], r[2]))
     with open(out / "demo_peaks.bed", "w") as fh:
-        for r in rows:
-            fh.write("\t".join(map(str, r)) + "\n")
+        fh.writelines("\t".join(map(str, r)) + "\n" for r in rows)
 
     meta = {
         "description": "fastwig demo data: a synthetic 4-chromosome assembly whose tracks depend on "
