@@ -98,7 +98,9 @@ def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int, use_ca
                       lo, length, flags))
         base_items += int(ptr[-1])
         base_uniq += uniq.size
-    cat = (lambda k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64))
+    def cat(k: int) -> np.ndarray:
+        return np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64)
+
     bptr = np.concatenate(([0], cat(0))).astype(np.int64)
     return RowPlan(bptr, cat(1), cat(2), cat(3), cat(4), cat(5), cat(6), cat(7))
 

@@ -455,7 +455,8 @@ def test_overlaps_all_is_pybigwig(tmp_path):
                                      zoom_levels=0)
     with pyBigWig.open(str(path)) as pb:
         iv = pb.intervals("c")
-        s_ = np.array([r[0] for r in iv]); e_ = np.array([r[1] for r in iv])
+        s_ = np.array([r[0] for r in iv])
+        e_ = np.array([r[1] for r in iv])
         v_ = np.array([r[2] for r in iv], np.float32)
         dense = np.array(pb.values("c", 0, 6000), dtype=np.float64)
         for s, e, bins in [(0, 6000, 1), (0, 6000, 13), (100, 2345, 50), (4000, 4100, 100)]:
