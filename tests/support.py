@@ -39,3 +39,19 @@ def bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
 
 def file_id(p: Path) -> str:
     return str(p.relative_to(BIGWIG_DIR)) if BIGWIG_DIR in p.parents else p.name
+
+
+def require_numba_cuda_package():
+    """Skip unless NVIDIA's numba-cuda package (the ``cuda`` extra) provides ``numba.cuda``.
+
+    numba's own deprecated CUDA target answers ``import numba.cuda`` too, but it lowers kernels
+    differently; the compile checks are written for numba-cuda.
+    """
+    import importlib.metadata
+
+    import pytest
+
+    try:
+        importlib.metadata.version("numba-cuda")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("numba-cuda (the 'cuda' extra) is not installed; numba's built-in CUDA target differs")

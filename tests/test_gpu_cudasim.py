@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from support import require_numba_cuda_package
+
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 SHARED = Path(os.environ.get("FASTWIG_SHARED", ROOT.parent / "shared"))
@@ -191,6 +193,7 @@ def _find_nvvm():
 def test_gpu_kernels_compile_to_ptx_without_a_device(numba_cuda, ptx_job):
     """The simulator runs the kernels as Python, so it cannot see CUDA typing or lowering errors: compile
     every pipeline kernel to PTX for sm_90 with NVVM (no driver, no GPU needed) when a toolkit is here."""
+    require_numba_cuda_package()
     if ptx_job is None:
         pytest.skip("no CUDA toolkit (libnvvm + libdevice) found; set CUDA_HOME")
     res = _child_result("_child_ptx", ptx_job)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from support import require_numba_cuda_package
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SIM_SCRIPT = textwrap.dedent(
@@ -131,7 +133,7 @@ def test_inflate_gpu_twin_matches_cpu_twin_under_cudasim():
 @pytest.mark.gpu
 def test_inflate_kernel_types_and_lowers_for_cuda():
     """numba.cuda (not the simulator) compiles the inflate kernel down to LLVM IR, with no float math."""
-    pytest.importorskip("numba.cuda")
+    require_numba_cuda_package()
     res = _run(LOWER_SCRIPT, sim=False)
     if "skip" in res:
         pytest.skip(res["skip"])
