@@ -25,6 +25,7 @@ from . import backend
 from .cache import UNTIL_COMPLETE, cache
 from .config import resolve_threads, settings
 from .errors import FormatError
+from .io import fd_pool
 
 
 @dataclass
@@ -112,7 +113,8 @@ def _scratch_buf(name: str, nbytes: int) -> np.ndarray:
     """A reusable uint8 buffer of at least ``nbytes`` (callers hold the cache lock)."""
     buf = _scratch.get(name)
     if buf is None or buf.size < nbytes:
-        buf = np.empty(max(nbytes, 1 << 20), dtype=np.uint8)
+        # grow by half again, so that batches of slowly growing size do not each pay for fresh pages
+        buf = np.empty(max(nbytes + nbytes // 2, 1 << 20), dtype=np.uint8)
         _scratch[name] = buf
     return buf
 
@@ -191,11 +193,17 @@ def _inflate_misses(bws, track, leaf, stop, threads):
     packed_lo = np.concatenate(([0], np.cumsum(comp_size)[:-1])).astype(np.int64)
     packed = _scratch_buf("packed", int(comp_size.sum()) + 8)
     dest = np.where(compressed, packed_lo, out_lo)
+    got = np.zeros(m, dtype=np.int64)
     for t in tracks:
         a, b = bounds[t], bounds[t + 1]
         target = packed if compressed[a] else out
-        backend.run_items(pack.copy_ranges, b - a, threads, bws[t]._src.buf, file_off[a:b], comp_size[a:b],
-                          target, dest[a:b], min_chunk=16)
+        backend.run_items(pack.pread_ranges, b - a, threads, fd_pool.get(bws[t].path), file_off[a:b],
+                          comp_size[a:b], target, dest[a:b], got[a:b], min_chunk=16)
+    short = np.flatnonzero(got != comp_size)
+    if short.size:
+        i = int(short[0])
+        raise FormatError(f"{bws[int(track[i])].path}: data block at offset {int(file_off[i])} "
+                          f"({int(comp_size[i])} bytes) could not be read: the file changed or is truncated")
     n_out = np.where(compressed, 0, comp_size)
     z = np.flatnonzero(compressed)
     if z.size:

@@ -30,7 +30,8 @@ class Settings:
         (``FASTWIG_THREADS``).
     cache_bytes : int
         Byte budget of the decoded-block cache shared by all open files; 0 disables it
-        (``FASTWIG_CACHE_BYTES``, default 256 MiB).
+        (``FASTWIG_CACHE_BYTES``, default 128 MiB; the ring is resident once used, so lower it when
+        many DataLoader worker processes each read).
     early_exit : bool
         Stop inflating a block once its records pass the last window that needs it
         (``FASTWIG_EARLY_EXIT``).
@@ -40,7 +41,7 @@ class Settings:
     """
 
     threads: int = field(default_factory=lambda: _env_int("FASTWIG_THREADS", 0))
-    cache_bytes: int = field(default_factory=lambda: _env_int("FASTWIG_CACHE_BYTES", 256 << 20))
+    cache_bytes: int = field(default_factory=lambda: _env_int("FASTWIG_CACHE_BYTES", 128 << 20))
     early_exit: bool = field(default_factory=lambda: _env_bool("FASTWIG_EARLY_EXIT", True))
     gpu_threads_per_block: int = field(default_factory=lambda: _env_int("FASTWIG_GPU_TPB", 128))
     gpu_max_blocks: int = field(default_factory=lambda: _env_int("FASTWIG_GPU_MAX_BLOCKS", 4096))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import threading
+from collections import OrderedDict
 import sys
 import weakref
 
@@ -119,3 +121,47 @@ def _map_read_only(fd: int, size: int):
     kw = {"trackfd": False} if sys.version_info >= (3, 13) else {}
     owner = mmap.mmap(fd, size, access=mmap.ACCESS_READ, **kw)
     return owner, np.frombuffer(owner, dtype=np.uint8)
+
+
+class FdPool:
+    """Descriptors of recently read files, at most ``limit`` open at once (least recently used closed).
+
+    Descriptors are opened lazily, per process (a forked child opens its own), and only positional
+    reads use them, so one descriptor serves every thread.
+    """
+
+    def __init__(self, limit: int = 64):
+        self.limit = limit
+        self._fds: OrderedDict[str, int] = OrderedDict()
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> int:
+        """An open read-only descriptor of ``path`` (valid until ``limit`` other files are asked for)."""
+        with self._lock:
+            if self._pid != os.getpid():
+                self._fds = OrderedDict()
+                self._pid = os.getpid()
+            fd = self._fds.get(path)
+            if fd is not None:
+                self._fds.move_to_end(path)
+                return fd
+            try:
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError as exc:
+                raise FastwigError(f"{path}: cannot open: {exc.strerror}") from exc
+            self._fds[path] = fd
+            while len(self._fds) > self.limit:
+                _, old = self._fds.popitem(last=False)
+                os.close(old)
+            return fd
+
+    def forget(self, path: str) -> None:
+        """Close ``path``'s descriptor if one is open."""
+        with self._lock:
+            fd = self._fds.pop(path, None) if self._pid == os.getpid() else None
+            if fd is not None:
+                os.close(fd)
+
+
+fd_pool = FdPool()

@@ -16,7 +16,7 @@ from .chromtree import read_chrom_tree
 from .config import resolve_threads
 from .errors import ChromNotFound, FastwigError, FormatError, RangeError
 from .header import Header, Summary, ZoomLevel, read_extension, read_header, read_summary, read_zoom_levels
-from .io import FileSource
+from .io import FileSource, fd_pool
 from .rtree import CHROM_SHIFT, BlockIndex, read_rtree
 
 VALUES_CHUNK = 1 << 20      # bases per window when values() splits a long range
@@ -77,8 +77,9 @@ class BigWig:
         self.close()
 
     def close(self) -> None:
-        """Release the file mapping.  Reads after close raise FastwigError."""
+        """Release the file mapping and descriptor.  Reads after close raise FastwigError."""
         self._src.close()
+        fd_pool.forget(self.path)
         self._closed = True
 
     def __getstate__(self) -> dict:
@@ -255,15 +256,29 @@ class BigWig:
         for leaf in leaves:
             raw = self._src.view(index.offset[leaf], index.size[leaf], "zoom block")
             if self.header.uncompressBufSize:
-                try:
-                    raw = zlib.decompress(raw.tobytes(), bufsize=self.header.uncompressBufSize)
-                except zlib.error as exc:
-                    raise FormatError(f"{self.path}: zoom block at offset {int(index.offset[leaf])}: {exc}") from exc
+                raw = self._inflate_zoom_block(raw, int(index.offset[leaf]))
             recs = np.frombuffer(raw, dtype=dtype, count=len(raw) // dtype.itemsize)
             parts.append(recs[(recs["chromId"] == cid) & (recs["chromStart"] < end) & (recs["chromEnd"] > start)])
         if not parts:
             return np.zeros(0, dtype=dtype)
         return np.concatenate(parts)
+
+    def _inflate_zoom_block(self, raw: np.ndarray, offset: int) -> bytes:
+        """A zoom block's zlib stream, inflated to at most ``uncompressBufSize`` bytes (a larger one,
+        a zip bomb, raises instead of filling memory: ``zlib.decompress``'s bufsize is no limit)."""
+        limit = self.header.uncompressBufSize
+        inflater = zlib.decompressobj()
+        try:
+            out = inflater.decompress(raw.tobytes(), limit + 1)
+        except zlib.error as exc:
+            raise FormatError(f"{self.path}: zoom block at offset {offset}: {exc}") from exc
+        if len(out) > limit:
+            raise FormatError(f"{self.path}: zoom block at offset {offset} inflates past the header's "
+                              f"uncompressBufSize ({limit} bytes)")
+        if not inflater.eof:
+            raise FormatError(f"{self.path}: zoom block at offset {offset}: compressed stream ends early "
+                              "(truncated or corrupt)")
+        return out
 
 
 def open(path: str | os.PathLike) -> BigWig:  # noqa: A001 - the pyBigWig-style verb

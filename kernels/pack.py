@@ -28,3 +28,26 @@ def copy_ranges(src, src_lo, length, dst, dst_lo, i0, i1):
     for i in range(i0, i1):
         if length[i] > 0:
             _memcpy(d + dst_lo[i], s + src_lo[i], length[i])
+
+
+_pread = ctypes.CDLL(None, use_errno=True).pread
+_pread.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_longlong)
+_pread.restype = ctypes.c_ssize_t
+
+
+@numba.njit(nogil=True)
+def pread_ranges(fd, offset, length, dst, dst_lo, got, i0, i1):
+    """Read ``length[i]`` bytes at file ``offset[i]`` of ``fd`` into ``dst[dst_lo[i]:]`` (items ``i0 .. i1-1``).
+
+    Positional reads share no file offset, so threads may read one descriptor at once.  ``got[i]``
+    receives the bytes read (fewer than asked when the file is shorter than its index says).
+    """
+    d = dst.ctypes.data
+    for i in range(i0, i1):
+        n = 0
+        while n < length[i]:
+            r = _pread(fd, d + dst_lo[i] + n, length[i] - n, offset[i] + n)
+            if r <= 0:
+                break
+            n += r
+        got[i] = n
