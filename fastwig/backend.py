@@ -10,6 +10,7 @@ the workqueue layer aborts on concurrent use).
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ _pool_pid: int | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
 
-CHUNKS_PER_THREAD = 4     # several chunks per thread even out items of uneven cost
+CHUNKS_PER_THREAD = 2     # more chunks than threads even out items of uneven cost
 
 
 def _get_pool(threads: int) -> ThreadPoolExecutor:
@@ -55,9 +56,20 @@ def run_items(driver: Callable, n_items: int, threads: int, *args, min_chunk: in
     if threads <= 1 or chunks <= 1:
         driver(*args, 0, n_items)
         return
-    pool = _get_pool(threads)
+    pool = _get_pool(threads - 1)
     bounds = [n_items * k // chunks for k in range(chunks + 1)]
-    futures = [pool.submit(driver, *args, bounds[k], bounds[k + 1])
-               for k in range(chunks) if bounds[k + 1] > bounds[k]]
-    for f in futures:
-        f.result()
+    claim = itertools.count()   # next() on a count is atomic under the GIL: chunks are claimed once
+
+    def work() -> None:
+        for k in iter(claim.__next__, None):
+            if k >= chunks:
+                return
+            driver(*args, bounds[k], bounds[k + 1])
+
+    # the calling thread works too, beside threads - 1 pool threads, all taking chunks as they free up
+    futures = [pool.submit(work) for _ in range(min(threads, chunks) - 1)]
+    try:
+        work()
+    finally:
+        for f in futures:
+            f.result()

@@ -122,13 +122,15 @@ def prepare(tracks, chroms, starts, width, bin_size, stat, out):
     starts = starts.astype(np.int64, copy=False)
     n = starts.size
     if isinstance(chroms, str):
-        names, inverse = np.array([chroms]), np.zeros(n, dtype=np.int64)
+        names, inverse = [chroms], np.zeros(n, dtype=np.int64)
     else:
         if np.shape(chroms) != (n,):
             raise RangeError(f"chroms must be one name or one per window ({n}), got shape {np.shape(chroms)}")
+        seq = chroms.tolist() if isinstance(chroms, np.ndarray) else list(chroms)
         codes: dict[str, int] = {}
-        inverse = np.fromiter((codes.setdefault(c, len(codes)) for c in map(str, chroms)), np.int64, n)
-        names = np.array(list(codes) or [""])
+        inverse = np.array([codes.setdefault(c if isinstance(c, str) else str(c), len(codes)) for c in seq],
+                           dtype=np.int64)
+        names = list(codes)
     nbins = width // bin_size
     if out is not None and (out.shape != (n, len(bws), nbins) or out.dtype != np.float32
                             or not out.flags.c_contiguous):
@@ -137,10 +139,10 @@ def prepare(tracks, chroms, starts, width, bin_size, stat, out):
     chrom_lens = np.empty((n, len(bws)), dtype=np.int64)
     for t, bw in enumerate(bws):
         bw._check_open()
-        ids = np.array([bw._chrom_id.get(str(name), -1) for name in names], dtype=np.int64)
-        lens = np.array([bw.chroms.get(str(name), 0) for name in names], dtype=np.int64)
-        for name in names[ids < 0]:
-            key = (bw.path, str(name))
+        ids = np.array([bw._chrom_id.get(name, -1) for name in names], dtype=np.int64)
+        lens = np.array([bw.chroms.get(name, 0) for name in names], dtype=np.int64)
+        for name in (name for name, i in zip(names, ids) if i < 0):
+            key = (bw.path, name)
             if key not in _warned:
                 _warned.add(key)
                 warnings.warn(f"{bw.path}: no chromosome {name!r}; its windows get the missing value",
