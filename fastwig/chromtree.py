@@ -51,4 +51,4 @@ def _decode_key(key: bytes, path: str) -> str:
     try:
         return key.rstrip(b"\0").decode("ascii")
     except UnicodeDecodeError:
-        raise FormatError(f"{path}: chromosome name {key!r} is not ASCII (corrupt chromosome tree)") from None
+        raise FormatError(f"{path}: chromosome name {bytes(key)!r} is not ASCII (corrupt chromosome tree)") from None

@@ -1,11 +1,15 @@
-"""Byte sources: a whole file mapped read-only into memory.
+"""Byte sources: a whole file mapped read-only into memory, and a pool of descriptors for data reads.
 
-A mapped file holds no file descriptor once the mapping exists, so thousands of open ``BigWig``
-objects cost no descriptors (Python's ``mmap.mmap`` keeps a duplicate of the descriptor for the life
-of the map, before Python 3.13's ``trackfd=False``: on POSIX the mapping is therefore made with the C
-library's ``mmap`` through ctypes, and unmapped once no array views it); the kernels read compressed
-blocks straight out of the mapping, with no system call per block.  Every read is bounds-checked here, against the size of the file, so that
+Metadata (header, trees, zoom blocks) is read through a read-only memory map that holds no file
+descriptor once it exists (Python's ``mmap.mmap`` keeps a duplicate of the descriptor for the life of
+the map before Python 3.13's ``trackfd=False``, so on POSIX the map is made with the C library's
+``mmap`` through ctypes, and unmapped once no array views it): thousands of open ``BigWig`` objects
+cost no descriptors.  Every such read is bounds-checked here, against the size of the file, so that
 offsets taken from a corrupt file raise :class:`~fastwig.errors.FormatError` instead of faulting.
+
+Data blocks are read with ``pread`` through :data:`fd_pool`, a small LRU of descriptors opened on
+demand: on the sparse workload a first touch of a mapped page cost about 25 us per 4 KiB fault on the
+benchmark machine, several times a positional read of the same bytes (``profiling/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
-import threading
-from collections import OrderedDict
 import sys
+import threading
 import weakref
+from collections import OrderedDict
 
 import numpy as np
 
