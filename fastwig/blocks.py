@@ -106,6 +106,8 @@ def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int, use_ca
     return RowPlan(bptr, cat(1), cat(2), cat(3), cat(4), cat(5), cat(6), cat(7))
 
 
+MAX_DEFLATE_RATIO = 1032     # deflate's largest expansion: a 258-byte match per 2 bits
+
 _scratch: dict[str, np.ndarray] = {}
 
 
@@ -185,7 +187,9 @@ def _inflate_misses(bws, track, leaf, stop, threads):
         comp_size[a:b] = bw._index.size[leaf[a:b]]
         ubs = bw.header.uncompressBufSize
         compressed[a:b] = ubs > 0
-        out_cap[a:b] = ubs if ubs > 0 else comp_size[a:b]
+        # no deflate stream inflates past 1032 times its size: a hostile uncompressBufSize of 4 GiB
+        # must not size the buffer
+        out_cap[a:b] = np.minimum(ubs, MAX_DEFLATE_RATIO * comp_size[a:b] + 64) if ubs > 0 else comp_size[a:b]
         swap[a:b] = bw.header.byte_order == ">"
     out_lo = np.concatenate(([0], np.cumsum(_align4(out_cap))[:-1])).astype(np.int64)
     out = _scratch_buf("out", int(out_lo[-1] + out_cap[-1]) + 8 if m else 8)
@@ -205,6 +209,7 @@ def _inflate_misses(bws, track, leaf, stop, threads):
         raise FormatError(f"{bws[int(track[i])].path}: data block at offset {int(file_off[i])} "
                           f"({int(comp_size[i])} bytes) could not be read: the file changed or is truncated")
     n_out = np.where(compressed, 0, comp_size)
+    cut = np.zeros(m, dtype=np.uint8)   # inflation stopped early: the last section may be cut
     z = np.flatnonzero(compressed)
     if z.size:
         result = np.zeros(z.size, dtype=np.int64)
@@ -218,11 +223,11 @@ def _inflate_misses(bws, track, leaf, stop, threads):
                               stop[sel], bool(flag), res)
             result[np.searchsorted(z, sel)] = res
         _raise_on_error(bws, track[z], file_off[z], comp_size[z], result)
-        n_out[z] = result
+        cut[z] = result >= status.EARLY_STOP
+        n_out[z] = result & (status.EARLY_STOP - 1)
     u32 = out[: out.size & ~3].view(np.uint32)
     scan = np.zeros(m, dtype=np.int64)
-    backend.run_items(decode.scan_batch_cpu, m, threads, out, u32, out_lo, n_out, swap,
-                      ((stop >= 0) & compressed).astype(np.uint8), scan, min_chunk=8)
+    backend.run_items(decode.scan_batch_cpu, m, threads, out, u32, out_lo, n_out, swap, cut, scan, min_chunk=8)
     _raise_on_error(bws, track, file_off, comp_size, scan)
     return out_lo, n_out, scan, out
 

@@ -40,7 +40,7 @@ import numpy as np
 from . import backend
 from ._kernels import pack
 from .batch import STATS, prepare
-from .blocks import _align4, _raise_on_error, plan_rows
+from .blocks import MAX_DEFLATE_RATIO, _align4, _raise_on_error, plan_rows
 from .cache import cache
 from .config import resolve_threads, settings
 from .errors import CudaUnavailable, RangeError
@@ -262,9 +262,9 @@ def _read(kc, tracks, chroms, starts, width, bin_size, stat, missing, oob, cover
         file_off[a:b] = bw._index.offset[leaf]
         comp_size[a:b] = bw._index.size[leaf]
         ubs = bw.header.uncompressBufSize
-        out_cap[a:b] = ubs if ubs > 0 else comp_size[a:b]
-        mode[a:b] = ((kc.MODE_SWAP if bw.header.byte_order == ">" else 0)
-                     | (kc.MODE_RAW if ubs <= 0 else kc.MODE_PARTIAL * (plan.stop[a:b] >= 0)))
+        out_cap[a:b] = (np.minimum(ubs, MAX_DEFLATE_RATIO * comp_size[a:b] + 64) if ubs > 0
+                        else comp_size[a:b])
+        mode[a:b] = ((kc.MODE_SWAP if bw.header.byte_order == ">" else 0) | (kc.MODE_RAW if ubs <= 0 else 0))
     src_lo = np.zeros(m, np.int64)
     np.cumsum(comp_size[:-1], out=src_lo[1:])
     dst_lo = np.zeros(m, np.int64)

@@ -126,7 +126,6 @@ def _grid(items: int, threads_per_block: int, blocks: int) -> tuple[int, int]:
 # per-block mode bits (inflate and scan kernels)
 MODE_SWAP = 1       # the file is big-endian
 MODE_RAW = 2        # the block is stored uncompressed (uncompressBufSize 0): copy it, do not inflate
-MODE_PARTIAL = 4    # inflation may stop early (stop >= 0 on a compressed block): a cut section is fine
 
 NO_ERROR = (1 << 63) - 1     # initial value of the error slot (no failing block)
 
@@ -170,9 +169,10 @@ def _build_inflate():
 
 def _build_scan():
     _cuda()
-    from . import decode
+    from . import decode, status
 
     item = _twin.gpu(decode.scan_block)
+    early_stop = status.EARLY_STOP
 
     @cuda.jit
     def scan_kernel(buf, u32, lo, n, mode, flags, length, err):
@@ -185,8 +185,10 @@ def _build_scan():
                 f = ni            # the inflate status of a failed block
                 key = i
             else:
-                md = mode[i]
-                f = item(buf, u32, lo[i], ni, (md & MODE_SWAP) != 0, (md & MODE_PARTIAL) != 0)
+                cut = ni >= early_stop    # inflation stopped early: the last section may be cut
+                if cut:
+                    ni = ni & (early_stop - 1)
+                f = item(buf, u32, lo[i], ni, (mode[i] & MODE_SWAP) != 0, cut)
                 key = m + i
             flags[i] = f
             if f < 0:
@@ -286,8 +288,9 @@ def scan_batch_gpu(buf, u32, lo, n, mode, flags, length, err, threads_per_block:
     ----------
     buf, u32 : uint8 and uint32 views of the block arena
     lo : int64 (m,), 4-byte aligned offset of each block in the arena
-    n : int64 (m,), inflated length of each block, or the negative inflate status of a failed one
-    mode : int64 (m,), ``MODE_SWAP`` and ``MODE_PARTIAL`` bits per block
+    n : int64 (m,), inflated length of each block (with ``status.EARLY_STOP`` set when inflation
+        stopped early), or the negative inflate status of a failed one
+    mode : int64 (m,), ``MODE_SWAP`` bit per block
     flags : int64 (m,)
         Out: the ``scan_block`` flags (>= 0) or a negative status code (a failed inflate's, passed on).
     length : int64 (m,)

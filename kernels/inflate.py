@@ -46,6 +46,7 @@ import numpy as np
 from ._twin import twin
 from .section import STOP_CHECK_BYTES, section_should_stop
 from .status import (
+    EARLY_STOP,
     ERR_ADLER,
     ERR_BLOCK_TYPE,
     ERR_DISTANCE,
@@ -350,8 +351,8 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
     stop_coord : int
         Early exit: when >= 0, each time the output crosses another multiple of ``STOP_CHECK_BYTES``
         (checked before the next symbol is written), ``section_should_stop`` looks at the output so
-        far, and when it says so the function returns at once, without the Adler-32 check.
-        When < 0 the whole stream is inflated.
+        far, and when it says so the function returns at once, without the Adler-32 check, with
+        ``EARLY_STOP`` OR-ed into the count.  When < 0 the whole stream is inflated.
     swap : bool or uint8
         The data section's byte order is big-endian (passed on to ``section_should_stop``).
     work : numpy.ndarray of int32
@@ -360,7 +361,8 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
     Returns
     -------
     int
-        Bytes written (>= 0), or a negative status code: ``ERR_ZLIB_HEADER``, ``ERR_BLOCK_TYPE``,
+        Bytes written (>= 0; with the ``EARLY_STOP`` bit set when inflation stopped early), or a
+        negative status code: ``ERR_ZLIB_HEADER``, ``ERR_BLOCK_TYPE``,
         ``ERR_STORED_LEN``, ``ERR_HUFFMAN``, ``ERR_DISTANCE``, ``ERR_INPUT_END``, ``ERR_OUTPUT_FULL``,
         ``ERR_ADLER``.  Whenever the whole stream was inflated the Adler-32 trailer is verified.
     """
@@ -400,7 +402,7 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
             return err
         if o >= next_check:
             if section_should_stop(dst, dst_lo, o - dst_lo, stop_coord, swap):
-                return o - dst_lo
+                return (o - dst_lo) | EARLY_STOP
             next_check = dst_lo + ((o - dst_lo) // STOP_CHECK_BYTES + 1) * STOP_CHECK_BYTES
 
         if state == S_DATA:

@@ -5,6 +5,8 @@ and the host turns the first non-zero code of a batch into an exception (``fastw
 """
 
 OK = 0
+# OR-ed into a non-negative inflate result when inflation stopped early (the section may be cut)
+EARLY_STOP = 1 << 40
 # inflate (RFC 1950 / 1951)
 ERR_ZLIB_HEADER = -1        # bad zlib header (CM != 8, FCHECK, preset dictionary)
 ERR_BLOCK_TYPE = -2         # deflate block type 3

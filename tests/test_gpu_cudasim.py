@@ -586,6 +586,7 @@ def _child_kernels():
     kc = _kernel_module("cuda")
     decode = _kernel_module("decode")
     expand = _kernel_module("expand")
+    kstatus = _kernel_module("status")
 
     tpb, nb = 2, 2
     out = {}
@@ -617,9 +618,11 @@ def _child_kernels():
     f_gpu = np.zeros(k, np.int64)
     length = np.zeros(k, np.int64)
     err = np.array([kc.NO_ERROR], np.int64)
-    mode = sw.astype(np.int64) * kc.MODE_SWAP + part.astype(np.int64) * kc.MODE_PARTIAL
+    mode = sw.astype(np.int64) * kc.MODE_SWAP
+    # the GPU scan learns that a block may be cut from the inflate result's EARLY_STOP flag
+    flagged = blen + part.astype(np.int64) * kstatus.EARLY_STOP
     d_arena = kc.to_device(a_gpu)       # the uint8 and uint32 views must share device memory
-    kc.scan_batch_gpu(d_arena, d_arena.view(np.uint32), lo, blen, mode, f_gpu, length, err, tpb, nb)
+    kc.scan_batch_gpu(d_arena, d_arena.view(np.uint32), lo, flagged, mode, f_gpu, length, err, tpb, nb)
     a_gpu = d_arena.copy_to_host()
     assert np.array_equal(f_cpu, f_gpu), list(zip([r[0] for r in srows], f_cpu, f_gpu))
     assert np.array_equal(a_cpu, a_gpu)
@@ -628,7 +631,7 @@ def _child_kernels():
     assert np.array_equal(length, np.where(f_cpu < 0, 0, blen))
     # a failed inflate (negative length) passes through and is the first error
     err2 = np.array([kc.NO_ERROR], np.int64)
-    n2 = blen.copy()
+    n2 = flagged.copy()
     n2[3] = -4
     f2, l2 = np.zeros(k, np.int64), np.zeros(k, np.int64)
     d_arena = kc.to_device(arena)

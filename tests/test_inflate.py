@@ -45,7 +45,7 @@ def inflate_many(streams, caps, stops=None, swap=False, check_gaps=True):
     """Inflate ``streams`` (bytes) with one ``inflate_batch_cpu`` call.
 
     Returns ``(status int64 array, list of output bytes)``; an output is ``dst[lo:lo + status]`` (empty
-    for an error).  Asserts that no byte outside the items' output ranges changed.
+    for an error).  The ``status.EARLY_STOP`` flag is taken off the returned counts.  Asserts that no byte outside the items' output ranges changed.
     """
     m = len(streams)
     src_len = np.array([len(s) for s in streams], np.int64)
@@ -64,6 +64,10 @@ def inflate_many(streams, caps, stops=None, swap=False, check_gaps=True):
         for lo, c in zip(dst_off, cap):
             inside[lo:lo + c] = True
         assert (dst[~inside] == SENTINEL).all(), "a write outside an item's output range"
+    # an early exit is flagged in the result; the flag is set exactly when the output was cut short
+    early = status >= S.EARLY_STOP
+    status = np.where(early, status & (S.EARLY_STOP - 1), status)
+    assert not (early & (stop < 0)).any(), "EARLY_STOP without a stop coordinate"
     outs = [bytes(dst[lo:lo + max(int(n), 0)]) for lo, n in zip(dst_off, status)]
     return status, outs
 
@@ -103,6 +107,8 @@ def inflate_pure(stream, cap, stop=-1, swap=False):
     dst = np.zeros(cap, np.uint8)
     work = np.zeros(K.INFLATE_WORK_SIZE, np.int32)
     n = int(pure_item()(src, 0, src.size, dst, 0, cap, stop, swap, work))
+    if n >= S.EARLY_STOP:
+        n &= S.EARLY_STOP - 1
     return n, bytes(dst[:max(n, 0)])
 
 

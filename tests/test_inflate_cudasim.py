@@ -31,9 +31,9 @@ SIM_SCRIPT = textwrap.dedent(
     import numpy as np
     sys.path.insert(0, sys.argv[1])
     try:
-        from fastwig.kernels import inflate as K, cuda as KC
+        from fastwig.kernels import inflate as K, cuda as KC, status as KS
     except ImportError:
-        from kernels import inflate as K, cuda as KC
+        from kernels import inflate as K, cuda as KC, status as KS
     import test_inflate as T
 
     assert KC.is_simulator()
@@ -81,7 +81,7 @@ SIM_SCRIPT = textwrap.dedent(
             ref = T.zlib_ref(stream, c)
             assert (n < 0) if ref is None else (n == len(ref)), (label, n)
     print(json.dumps({"rows": m, "errors": int((res_cpu < 0).sum()),
-                      "stopped": int(((stop >= 0) & (res_cpu < cap)).sum())}))
+                      "stopped": int((res_cpu >= KS.EARLY_STOP).sum())}))
     """
 )
 
