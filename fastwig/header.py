@@ -28,14 +28,33 @@ class Header:
     uncompressBufSize: int     # 0: blocks are stored uncompressed
     extensionOffset: int
 
+    def __getitem__(self, field: str) -> int | str:
+        """Fields by name as well, as in ``bw.header["version"]``."""
+        try:
+            return getattr(self, field)
+        except AttributeError:
+            raise KeyError(field) from None
 
-@dataclass(frozen=True)
-class ZoomLevel:
-    """One zoom (reduction) level: summary records of ``reduction`` bases each."""
 
-    reduction: int
+class ZoomLevel(int):
+    """One zoom level: an ``int``, its reduction (bases per summary record), that also knows where
+    the level's data and index lie, so ``bw.zooms`` compares equal to a list of reductions."""
+
     data_offset: int
     index_offset: int
+
+    def __new__(cls, reduction: int, data_offset: int, index_offset: int) -> "ZoomLevel":
+        level = super().__new__(cls, reduction)
+        level.data_offset = data_offset
+        level.index_offset = index_offset
+        return level
+
+    @property
+    def reduction(self) -> int:
+        return int(self)
+
+    def __repr__(self) -> str:
+        return f"ZoomLevel(reduction={int(self)}, data_offset={self.data_offset}, index_offset={self.index_offset})"
 
 
 @dataclass(frozen=True)
