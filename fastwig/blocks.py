@@ -15,6 +15,7 @@ Every step works on flat numpy arrays; nothing creates a Python object per block
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,8 +202,9 @@ def _inflate_misses(bws, track, leaf, stop, threads):
     for t in tracks:
         a, b = bounds[t], bounds[t + 1]
         target = packed if compressed[a] else out
-        backend.run_items(pack.pread_ranges, b - a, threads, fd_pool.get(bws[t].path), file_off[a:b],
-                          comp_size[a:b], target, dest[a:b], got[a:b], min_chunk=16)
+        fd = fd_pool.get(bws[t].path, bws[t]._src.ident)   # refuses a file replaced since it was opened
+        backend.run_items(pack.pread_ranges, b - a, threads, fd, file_off[a:b], comp_size[a:b], target, dest[a:b],
+                          got[a:b], min_chunk=16)
     short = np.flatnonzero(got != comp_size)
     if short.size:
         i = int(short[0])
@@ -266,3 +268,24 @@ def read_rows(bws, chrom_ids: np.ndarray, chrom_lens: np.ndarray, starts: np.nda
                           blocks.length, blocks.flags, plan.bptr, plan.blist, chrom_ids.T.ravel(), starts,
                           np.int64(width), chrom_lens.T.ravel(), np.float32(missing), np.float32(oob), out.reshape(-1),
                           min_chunk=8)
+
+
+def _fork_locks() -> list:
+    """Locks a read holds, in the order it takes them: held across ``fork()`` so that a child forked
+    while another thread reads (or compiles) does not inherit one locked by a thread it lacks."""
+    from numba.core.compiler_lock import global_compiler_lock
+    return [cache.lock, backend._pool_lock, global_compiler_lock._lock]
+
+
+def _before_fork() -> None:
+    for lock in _fork_locks():
+        lock.acquire()
+
+
+def _after_fork() -> None:
+    for lock in reversed(_fork_locks()):
+        lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)

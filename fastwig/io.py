@@ -40,6 +40,8 @@ class FileSource:
     path : str
     size : int
         File size in bytes.
+    ident : tuple
+        (device, inode) of the file mapped, so that data reads by path can tell a replaced file.
     buf : numpy.ndarray
         uint8 (size,), a view of the mapping (empty for an empty file).
     """
@@ -51,7 +53,10 @@ class FileSource:
         except OSError as exc:
             raise FastwigError(f"{self.path}: cannot open: {exc.strerror}") from exc
         try:
-            self.size = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            self.size = st.st_size
+            self.ident = (st.st_dev, st.st_ino)
+            fd_pool.note(self.path, self.ident)
             if self.size == 0:
                 self._map = None
                 self.buf = np.zeros(0, dtype=np.uint8)
@@ -131,41 +136,61 @@ class FdPool:
     """Descriptors of recently read files, at most ``limit`` open at once (least recently used closed).
 
     Descriptors are opened lazily, per process (a forked child opens its own), and only positional
-    reads use them, so one descriptor serves every thread.
+    reads use them, so one descriptor serves every thread.  A descriptor is opened by path, so each is
+    checked against the identity (device, inode) of the file its readers mapped: a file replaced at the
+    same path (a track regenerated in place) is not read through the old file's descriptor, nor is an
+    old object's index applied to the new file's bytes.
     """
 
     def __init__(self, limit: int = 64):
         self.limit = limit
-        self._fds: OrderedDict[str, int] = OrderedDict()
+        self._fds: OrderedDict[str, tuple[int, tuple]] = OrderedDict()
+        self._idents: dict[str, tuple] = {}     # path -> identity of the file last opened there
         self._pid = os.getpid()
         self._lock = threading.Lock()
 
-    def get(self, path: str) -> int:
-        """An open read-only descriptor of ``path`` (valid until ``limit`` other files are asked for)."""
+    def note(self, path: str, ident: tuple) -> None:
+        """A FileSource mapped ``path`` as file ``ident``: later reads by path without an identity mean it."""
+        with self._lock:
+            self._idents[path] = ident
+
+    def get(self, path: str, ident: tuple | None = None) -> int:
+        """An open read-only descriptor of ``path``, of the file ``ident`` (default: the one last mapped
+        there); valid until ``limit`` other files are asked for.  FormatError if the file at ``path``
+        is no longer that file."""
         with self._lock:
             if self._pid != os.getpid():
                 self._fds = OrderedDict()
                 self._pid = os.getpid()
-            fd = self._fds.get(path)
-            if fd is not None:
-                self._fds.move_to_end(path)
-                return fd
+            ident = ident if ident is not None else self._idents.get(path)
+            entry = self._fds.get(path)
+            if entry is not None:
+                if ident is None or entry[1] == ident:
+                    self._fds.move_to_end(path)
+                    return entry[0]
+                del self._fds[path]
+                os.close(entry[0])
             try:
                 fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             except OSError as exc:
                 raise FastwigError(f"{path}: cannot open: {exc.strerror}") from exc
-            self._fds[path] = fd
+            st = os.fstat(fd)
+            found = (st.st_dev, st.st_ino)
+            if ident is not None and found != ident:
+                os.close(fd)
+                raise FormatError(f"{path}: the file was replaced on disk after it was opened (open it again)")
+            self._fds[path] = (fd, found)
             while len(self._fds) > self.limit:
-                _, old = self._fds.popitem(last=False)
+                _, (old, _) = self._fds.popitem(last=False)
                 os.close(old)
             return fd
 
     def forget(self, path: str) -> None:
         """Close ``path``'s descriptor if one is open."""
         with self._lock:
-            fd = self._fds.pop(path, None) if self._pid == os.getpid() else None
-            if fd is not None:
-                os.close(fd)
+            entry = self._fds.pop(path, None) if self._pid == os.getpid() else None
+            if entry is not None:
+                os.close(entry[0])
 
 
 fd_pool = FdPool()

@@ -79,7 +79,8 @@ class BigWig:
     def close(self) -> None:
         """Release the file mapping and descriptor.  Reads after close raise FastwigError."""
         self._src.close()
-        fd_pool.forget(self.path)
+        with cache.lock:            # data reads use pooled descriptors under this lock: none is in use
+            fd_pool.forget(self.path)
         self._closed = True
 
     def __getstate__(self) -> dict:
