@@ -186,7 +186,6 @@ class BigWig:
         _, leaves = self._index.overlapping(lo, hi)
         if leaves.size == 0 or end == start:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-        leaves = leaves  # file order
         uniq = np.unique(leaves)
         threads = resolve_threads(None)
         with cache.lock:
