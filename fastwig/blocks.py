@@ -126,6 +126,13 @@ def _align4(x: np.ndarray) -> np.ndarray:
     return (x + 3) & ~np.int64(3)
 
 
+def _exclusive_cumsum(sizes: np.ndarray) -> np.ndarray:
+    """int64 start offsets of consecutive ranges of ``sizes`` bytes (0, s0, s0+s1, ...)."""
+    out = np.zeros(sizes.size, dtype=np.int64)
+    np.cumsum(sizes[:-1], out=out[1:])
+    return out
+
+
 def fetch_blocks(bws, track: np.ndarray, leaf: np.ndarray, stop: np.ndarray, lo: np.ndarray,
                  length: np.ndarray, flags: np.ndarray, threads: int) -> BlockSet:
     """Canonical inflated bytes of the blocks ``(track[i], leaf[i])``, each complete up to ``stop[i]``.
@@ -146,7 +153,7 @@ def fetch_blocks(bws, track: np.ndarray, leaf: np.ndarray, stop: np.ndarray, lo:
     at = cache.reserve(total, lo[hit_idx], lo[hit_idx] + length[hit_idx]) if cache.capacity else -1
     if at >= 0:
         arena = cache.buf
-        dst = at + np.concatenate(([0], np.cumsum(new_len)[:-1])).astype(np.int64)
+        dst = at + _exclusive_cumsum(new_len)
         backend.run_items(pack.copy_ranges, miss.size, threads, scratch, out_lo, out_len, arena, dst,
                           min_chunk=16)
         until = np.where((out_flags & decode.COMPLETE) != 0, UNTIL_COMPLETE, stop[miss])
@@ -158,11 +165,11 @@ def fetch_blocks(bws, track: np.ndarray, leaf: np.ndarray, stop: np.ndarray, lo:
         # the batch does not fit in the ring: work in a private arena holding hits and misses
         hit_len = _align4(length[hit_idx])
         arena = np.empty(total + int(hit_len.sum()) + 4, dtype=np.uint8)
-        hit_dst = total + np.concatenate(([0], np.cumsum(hit_len)[:-1])).astype(np.int64)
+        hit_dst = total + _exclusive_cumsum(hit_len)
         backend.run_items(pack.copy_ranges, hit_idx.size, threads, cache.buf, lo[hit_idx], length[hit_idx],
                           arena, hit_dst, min_chunk=16)
         lo[hit_idx] = hit_dst
-        dst = np.concatenate(([0], np.cumsum(new_len)[:-1])).astype(np.int64)
+        dst = _exclusive_cumsum(new_len)
         backend.run_items(pack.copy_ranges, miss.size, threads, scratch, out_lo, out_len, arena, dst,
                           min_chunk=16)
     lo[miss] = dst
@@ -192,10 +199,10 @@ def _inflate_misses(bws, track, leaf, stop, threads):
         # must not size the buffer
         out_cap[a:b] = np.minimum(ubs, MAX_DEFLATE_RATIO * comp_size[a:b] + 64) if ubs > 0 else comp_size[a:b]
         swap[a:b] = bw.header.byte_order == ">"
-    out_lo = np.concatenate(([0], np.cumsum(_align4(out_cap))[:-1])).astype(np.int64)
+    out_lo = _exclusive_cumsum(_align4(out_cap))
     out = _scratch_buf("out", int(out_lo[-1] + out_cap[-1]) + 8 if m else 8)
     # compressed bytes: into the packed buffer; stored (uncompressed) blocks: straight to the output
-    packed_lo = np.concatenate(([0], np.cumsum(comp_size)[:-1])).astype(np.int64)
+    packed_lo = _exclusive_cumsum(comp_size)
     packed = _scratch_buf("packed", int(comp_size.sum()) + 8)
     dest = np.where(compressed, packed_lo, out_lo)
     got = np.zeros(m, dtype=np.int64)
