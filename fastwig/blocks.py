@@ -70,7 +70,8 @@ class RowPlan:
     flags: np.ndarray
 
 
-def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int, use_cache: bool = True) -> RowPlan:
+def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int, use_cache: bool = True,
+              threads: int = 1) -> RowPlan:
     """Find the blocks of every (window, track) item, and which of them the cache holds.
 
     Parameters
@@ -82,24 +83,33 @@ def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int, use_ca
     use_cache : bool
         Look blocks up in the cache (the caller holds ``cache.lock``); False reports every block
         as a miss.
+    threads : int
+        Tracks are planned in parallel when > 1 (each track's planner uses its own scratch, so a
+        track list that names one file twice is planned serially).
     """
     n, n_tracks = chrom_ids.shape
+    early = bool(settings.early_exit)
+    cids_by_track = np.ascontiguousarray(chrom_ids.T)
+    results: list = [None] * n_tracks
+
+    def plan_tracks(t0: int, t1: int) -> None:
+        for t in range(t0, t1):
+            ix, st = bws[t]._index, bws[t]._cache_state
+            results[t] = plan.plan_track(ix.table, ix.file_order, cids_by_track[t], starts, width, early, st.table)
+
+    distinct = len({id(bw) for bw in bws}) == n_tracks
+    backend.run_items(plan_tracks, n_tracks, threads if distinct else 1)
     parts = []
     base_items = 0
     base_uniq = 0
-    early = bool(settings.early_exit)
-    cids_by_track = np.ascontiguousarray(chrom_ids.T)
-    for t, bw in enumerate(bws):
-        ix = bw._index
-        st = bw._cache_state
-        ptr, blist, uniq, stop, lo, length, flags = plan.plan_track(
-            ix.table, ix.file_order, cids_by_track[t], starts, width, early, st.table)
+    for t, (ptr, blist, uniq, stop, lo, length, flags) in enumerate(results):
         if not use_cache:
             lo[:] = -1
         parts.append((ptr[1:] + base_items, blist + base_uniq, np.full(uniq.size, t, np.int64), uniq, stop,
                       lo, length, flags))
         base_items += int(ptr[-1])
         base_uniq += uniq.size
+
     def cat(k: int) -> np.ndarray:
         return np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64)
 
@@ -268,7 +278,7 @@ def read_rows(bws, chrom_ids: np.ndarray, chrom_lens: np.ndarray, starts: np.nda
     n, n_tracks = chrom_ids.shape
     with cache.lock:
         cache._ensure()
-        plan = plan_rows(bws, chrom_ids, starts, width, use_cache=cache.capacity > 0)
+        plan = plan_rows(bws, chrom_ids, starts, width, use_cache=cache.capacity > 0, threads=threads)
         blocks = fetch_blocks(bws, plan.track, plan.leaf, plan.stop, plan.lo, plan.length, plan.flags, threads)
         buf, u32, f32 = blocks.views()
         backend.run_items(expand.expand_batch_cpu, n * n_tracks, threads, buf, u32, f32, blocks.lo,
