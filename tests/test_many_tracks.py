@@ -10,7 +10,7 @@ The child reports, as JSON: descriptors in use before and after opening, open ti
 open object (private memory, and mapped file pages: those are the page cache's, shared by every
 mapping of the file; the kernel maps up to 64 KiB around each touched page), and the in-memory index
 of one file (R-tree arrays + block-cache state arrays, counted
-once per underlying buffer).  The test prints those figures (they go to profiling/RESULTS_hardening.md).
+once per underlying buffer).  The test prints those figures (they go to profiling/RESULTS.md, section Hardening).
 """
 
 from __future__ import annotations
