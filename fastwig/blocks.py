@@ -188,27 +188,52 @@ def fetch_blocks(bws, track: np.ndarray, leaf: np.ndarray, stop: np.ndarray, lo:
     return BlockSet(arena, lo, length, flags)
 
 
+@dataclass
+class BlockLayout:
+    """Where the needed blocks lie in their files and how much room each inflates into.
+
+    Attributes (all (m,), one per needed block)
+    ----------
+    file_off, comp_size : int64, the block's bytes in its file
+    out_cap : int64, bytes reserved for the inflated block: ``uncompressBufSize``, bounded by
+        deflate's largest expansion (a hostile header must not size the buffer); a stored block's size
+    compressed : bool, the file compresses its blocks (``uncompressBufSize > 0``)
+    swap : uint8, the file is big-endian
+    """
+
+    file_off: np.ndarray
+    comp_size: np.ndarray
+    out_cap: np.ndarray
+    compressed: np.ndarray
+    swap: np.ndarray
+
+
+def block_layout(bws, track: np.ndarray, leaf: np.ndarray) -> BlockLayout:
+    """:class:`BlockLayout` of blocks ``(track[i], leaf[i])``, ``track`` sorted (shared by CPU and GPU paths)."""
+    m = leaf.size
+    lay = BlockLayout(np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m, np.int64),
+                      np.zeros(m, bool), np.zeros(m, np.uint8))
+    bounds = np.searchsorted(track, np.arange(len(bws) + 1))
+    for t in np.unique(track):
+        a, b = bounds[t], bounds[t + 1]
+        bw = bws[t]
+        lay.file_off[a:b] = bw._index.offset[leaf[a:b]]
+        lay.comp_size[a:b] = bw._index.size[leaf[a:b]]
+        ubs = bw.header.uncompressBufSize
+        lay.compressed[a:b] = ubs > 0
+        lay.out_cap[a:b] = (np.minimum(ubs, MAX_DEFLATE_RATIO * lay.comp_size[a:b] + 64) if ubs > 0
+                            else lay.comp_size[a:b])
+        lay.swap[a:b] = bw.header.byte_order == ">"
+    return lay
+
+
 def _inflate_misses(bws, track, leaf, stop, threads):
     """Read, inflate and scan blocks; returns (lo, length, flags, scratch) of canonical blocks."""
     m = leaf.size
-    comp_size = np.empty(m, dtype=np.int64)
-    file_off = np.empty(m, dtype=np.int64)
-    out_cap = np.empty(m, dtype=np.int64)
-    swap = np.zeros(m, dtype=np.uint8)
-    compressed = np.zeros(m, dtype=bool)
+    lay = block_layout(bws, track, leaf)
+    file_off, comp_size, out_cap, compressed, swap = lay.file_off, lay.comp_size, lay.out_cap, lay.compressed, lay.swap
     bounds = np.searchsorted(track, np.arange(len(bws) + 1))
     tracks = np.unique(track)
-    for t in tracks:
-        a, b = bounds[t], bounds[t + 1]
-        bw = bws[t]
-        file_off[a:b] = bw._index.offset[leaf[a:b]]
-        comp_size[a:b] = bw._index.size[leaf[a:b]]
-        ubs = bw.header.uncompressBufSize
-        compressed[a:b] = ubs > 0
-        # no deflate stream inflates past 1032 times its size: a hostile uncompressBufSize of 4 GiB
-        # must not size the buffer
-        out_cap[a:b] = np.minimum(ubs, MAX_DEFLATE_RATIO * comp_size[a:b] + 64) if ubs > 0 else comp_size[a:b]
-        swap[a:b] = bw.header.byte_order == ">"
     out_lo = _exclusive_cumsum(_align4(out_cap))
     out = _scratch_buf("out", int(out_lo[-1] + out_cap[-1]) + 8 if m else 8)
     # compressed bytes: into the packed buffer; stored (uncompressed) blocks: straight to the output

@@ -40,7 +40,7 @@ import numpy as np
 from . import backend
 from ._kernels import pack
 from .batch import STATS, prepare
-from .blocks import MAX_DEFLATE_RATIO, _align4, _raise_on_error, plan_rows
+from .blocks import _align4, _exclusive_cumsum, _raise_on_error, block_layout, plan_rows
 from .cache import cache
 from .config import resolve_threads, settings
 from .errors import CudaUnavailable, RangeError
@@ -248,27 +248,12 @@ def _read(kc, tracks, chroms, starts, width, bin_size, stat, missing, oob, cover
         plan = plan_rows(bws, chrom_ids, starts, width, use_cache=False)
     m = plan.leaf.size
     rows = n * n_tracks
-    file_off = np.empty(m, np.int64)
-    comp_size = np.empty(m, np.int64)
-    out_cap = np.empty(m, np.int64)
-    mode = np.zeros(m, np.int64)
+    lay = block_layout(bws, plan.track, plan.leaf)
+    file_off, comp_size, out_cap = lay.file_off, lay.comp_size, lay.out_cap
+    mode = lay.swap.astype(np.int64) * kc.MODE_SWAP + (~lay.compressed).astype(np.int64) * kc.MODE_RAW
     bounds = np.searchsorted(plan.track, np.arange(n_tracks + 1))
-    for t in range(n_tracks):
-        a, b = bounds[t], bounds[t + 1]
-        if a == b:
-            continue
-        bw = bws[t]
-        leaf = plan.leaf[a:b]
-        file_off[a:b] = bw._index.offset[leaf]
-        comp_size[a:b] = bw._index.size[leaf]
-        ubs = bw.header.uncompressBufSize
-        out_cap[a:b] = (np.minimum(ubs, MAX_DEFLATE_RATIO * comp_size[a:b] + 64) if ubs > 0
-                        else comp_size[a:b])
-        mode[a:b] = ((kc.MODE_SWAP if bw.header.byte_order == ">" else 0) | (kc.MODE_RAW if ubs <= 0 else 0))
-    src_lo = np.zeros(m, np.int64)
-    np.cumsum(comp_size[:-1], out=src_lo[1:])
-    dst_lo = np.zeros(m, np.int64)
-    np.cumsum(_align4(out_cap)[:-1], out=dst_lo[1:])
+    src_lo = _exclusive_cumsum(comp_size)
+    dst_lo = _exclusive_cumsum(_align4(out_cap))
     comp_total = int(comp_size.sum())
     arena_bytes = ((int(dst_lo[-1] + out_cap[-1]) if m else 0) + 8) & ~7
     clock.host("plan")
