@@ -234,25 +234,35 @@ def exact_stats(starts, ends, values, start: int, end: int, bins: int, stat: str
     _kst.exact_accumulate(s, e, v, edges, count, total, vmin, vmax)
 
     covered = count > 0
+    if stat != "std":
+        return _simple_stat(stat, covered, count, total, vmin, vmax, edges)
+    # std: two passes, as libBigWig (robust when the mean is large against the spread)
     out = np.full(nb, np.nan)
+    mean = np.zeros(nb)
+    np.divide(total, count, out=mean, where=covered)
+    m2 = np.zeros(nb)
+    _kst.exact_sq_dev(s, e, v, edges, mean, m2)
+    many = count >= 2
+    out[covered] = 0.0  # one covered base: 0.0, as pyBigWig
+    out[many] = np.sqrt(m2[many] / (count[many] - 1.0))
+    return out
+
+
+def _simple_stat(stat: str, has: np.ndarray, count: np.ndarray, total: np.ndarray, vmin: np.ndarray,
+                 vmax: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """mean, sum, min, max or coverage per bin from accumulated bases ``count`` (float64), value sums
+    and extremes; NaN where ``has`` is False.  Shared by the exact and the zoom paths."""
+    out = np.full(has.size, np.nan)
     if stat == "mean":
-        np.divide(total, count, out=out, where=covered)
+        np.divide(total, count, out=out, where=has)
     elif stat == "sum":
-        out[covered] = total[covered]
+        out[has] = total[has]
     elif stat == "min":
-        out[covered] = vmin[covered]
+        out[has] = vmin[has]
     elif stat == "max":
-        out[covered] = vmax[covered]
-    elif stat == "coverage":
-        np.divide(count, np.diff(edges).astype(np.float64), out=out, where=covered)
-    else:  # std: two passes, as libBigWig (robust when the mean is large against the spread)
-        mean = np.zeros(nb)
-        np.divide(total, count, out=mean, where=covered)
-        m2 = np.zeros(nb)
-        _kst.exact_sq_dev(s, e, v, edges, mean, m2)
-        many = count >= 2
-        out[covered] = 0.0  # one covered base: 0.0, as pyBigWig
-        out[many] = np.sqrt(m2[many] / (count[many] - 1.0))
+        out[has] = vmax[has]
+    else:  # coverage
+        np.divide(count, np.diff(edges).astype(np.float64), out=out, where=has)
     return out
 
 
@@ -309,21 +319,12 @@ def zoom_stats(z_starts, z_ends, valid_count, min_val, max_val, sum_data, sum_sq
     _kst.zoom_accumulate(zs, ze, cnt, mn, mx, sm, sq, edges, cover, total, sumsq, vmin, vmax, hit)
 
     has = hit & (cover > 0)
+    if stat != "std":
+        return _simple_stat(stat, has, cover, total, vmin, vmax, edges)
     out = np.full(nb, np.nan)
-    if stat == "mean":
-        np.divide(total, cover, out=out, where=has)
-    elif stat == "sum":
-        out[has] = total[has]
-    elif stat == "min":
-        out[has] = vmin[has]
-    elif stat == "max":
-        out[has] = vmax[has]
-    elif stat == "coverage":
-        np.divide(cover, np.diff(edges).astype(np.float64), out=out, where=has)
-    else:  # std
-        ok = has & (cover > 1.0)
-        c = cover[ok]
-        var = (sumsq[ok] - total[ok] * total[ok] / c) / (c - 1.0)
-        var[np.abs(var) <= 1e-8] = 0.0  # libBigWig: ignore rounding noise around 0
-        out[ok] = np.sqrt(np.maximum(var, 0.0))
+    ok = has & (cover > 1.0)
+    c = cover[ok]
+    var = (sumsq[ok] - total[ok] * total[ok] / c) / (c - 1.0)
+    var[np.abs(var) <= 1e-8] = 0.0  # libBigWig: ignore rounding noise around 0
+    out[ok] = np.sqrt(np.maximum(var, 0.0))
     return out

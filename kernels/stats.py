@@ -46,6 +46,41 @@ def find_bin(edges, pos, hint):
 
 
 @numba.njit(**_JIT)
+def _walk_bins(starts, ends, values, edges, count, total, vmin, vmax, mean, m2, second):
+    """Visit every (record, bin) overlap once; the first pass sums, the second (``second``) adds
+    squared deviations from ``mean``.  One walk serves both passes of the standard deviation."""
+    nb = edges.shape[0] - 1
+    lo = edges[0]
+    hi = edges[nb]
+    hint = -1
+    for r in range(starts.shape[0]):
+        a = max(starts[r], lo)
+        b = min(ends[r], hi)
+        if a >= b:
+            continue
+        v = np.float64(values[r])
+        i = find_bin(edges, a, hint)
+        hint = i
+        while i < nb and edges[i] < b:
+            s = max(a, edges[i])
+            e = min(b, edges[i + 1])
+            if e > s:
+                length = np.float64(e - s)
+                if second:
+                    d = v - mean[i]
+                    m2[i] += length * d * d
+                else:
+                    count[i] += length
+                    total[i] += length * v
+                    if v < vmin[i]:  # noqa: PLR1730 - explicit: a NaN never replaces the running min
+                        vmin[i] = v
+                    if v > vmax[i]:  # noqa: PLR1730
+                        vmax[i] = v
+                hint = i
+            i += 1
+
+
+@numba.njit(**_JIT)
 def exact_accumulate(starts, ends, values, edges, count, total, vmin, vmax):
     """Add each record's clipped bases to the bins it covers.
 
@@ -64,31 +99,8 @@ def exact_accumulate(starts, ends, values, edges, count, total, vmin, vmax):
     vmin, vmax : float64[bins]
         Running minimum / maximum (in/out; start at +inf / -inf).
     """
-    nb = edges.shape[0] - 1
-    lo = edges[0]
-    hi = edges[nb]
-    hint = -1
-    for r in range(starts.shape[0]):
-        a = max(starts[r], lo)
-        b = min(ends[r], hi)
-        if a >= b:
-            continue
-        v = np.float64(values[r])
-        i = find_bin(edges, a, hint)
-        hint = i
-        while i < nb and edges[i] < b:
-            s = max(a, edges[i])
-            e = min(b, edges[i + 1])
-            if e > s:
-                length = np.float64(e - s)
-                count[i] += length
-                total[i] += length * v
-                if v < vmin[i]:  # noqa: PLR1730 - explicit: a NaN never replaces the running min
-                    vmin[i] = v
-                if v > vmax[i]:  # noqa: PLR1730
-                    vmax[i] = v
-                hint = i
-            i += 1
+    unused = np.zeros(0)
+    _walk_bins(starts, ends, values, edges, count, total, vmin, vmax, unused, unused, False)
 
 
 @numba.njit(**_JIT)
@@ -104,26 +116,8 @@ def exact_sq_dev(starts, ends, values, edges, mean, m2):
     m2 : float64[bins]
         Sum of squared deviations (in/out).
     """
-    nb = edges.shape[0] - 1
-    lo = edges[0]
-    hi = edges[nb]
-    hint = -1
-    for r in range(starts.shape[0]):
-        a = max(starts[r], lo)
-        b = min(ends[r], hi)
-        if a >= b:
-            continue
-        v = np.float64(values[r])
-        i = find_bin(edges, a, hint)
-        hint = i
-        while i < nb and edges[i] < b:
-            s = max(a, edges[i])
-            e = min(b, edges[i + 1])
-            if e > s:
-                d = v - mean[i]
-                m2[i] += np.float64(e - s) * d * d
-                hint = i
-            i += 1
+    unused = np.zeros(0)
+    _walk_bins(starts, ends, values, edges, unused, unused, unused, unused, mean, m2, True)
 
 
 @numba.njit(**_JIT)
