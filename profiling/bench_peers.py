@@ -60,7 +60,12 @@ class Peer:
         raise NotImplementedError
 
     def close(self, handles):
-        pass
+        for h in handles:
+            close = getattr(h, "close", None)
+            if close is not None:
+                close()
+            elif hasattr(h, "__exit__"):
+                h.__exit__(None, None, None)
 
     def read(self, handles, windows, out):
         raise NotImplementedError
@@ -81,10 +86,6 @@ class PyBigWigPeer(Peer):
         import pyBigWig
         return [pyBigWig.open(p) for p in paths]
 
-    def close(self, handles):
-        for h in handles:
-            h.close()
-
     def read(self, handles, windows, out):
         width = windows.width
         for i, (c, s) in enumerate(zip(windows.chroms.tolist(), windows.starts.tolist())):
@@ -103,10 +104,6 @@ class PybigtoolsPeer(Peer):
     def open(self, paths):
         import pybigtools
         return [pybigtools.open(p) for p in paths]
-
-    def close(self, handles):
-        for h in handles:
-            h.close()
 
     def read(self, handles, windows, out):
         width = windows.width
@@ -166,13 +163,6 @@ class FastwigPeer(Peer):
         import fastwig
         return [fastwig.open(p) for p in paths]
 
-    def close(self, handles):
-        for h in handles:
-            close = getattr(h, "close", None)
-            if close is not None:
-                close()
-            elif hasattr(h, "__exit__"):
-                h.__exit__(None, None, None)
 
     def read(self, handles, windows, out):
         import fastwig
