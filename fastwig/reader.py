@@ -64,7 +64,6 @@ class BigWig:
             raise FormatError(f"{self.path}: chromosome id {int(ids.max())} out of range")
         self.chroms: dict[str, int] = {name: int(size) for name, size in zip(names, sizes)}
         self._chrom_id: dict[str, int] = {name: int(i) for name, i in zip(names, ids)}
-        self._chrom_size_by_id = dict(zip(ids.tolist(), sizes.tolist()))
         self._index: BlockIndex = read_rtree(src, self.header.fullIndexOffset, bo)
         self._cache_state = FileCacheState(len(self._index))
         self._zoom_index: dict[int, BlockIndex] = {}
