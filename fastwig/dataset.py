@@ -724,10 +724,8 @@ class WindowDataset(torch.utils.data.Dataset):
                       "copied to the GPU (pip install 'fastwig[cuda]' for the GPU reader)", stacklevel=4)
 
     def _read_sequence_cuda(self, w, groups, rc, device, threads) -> torch.Tensor:
-        try:
-            from .kernels import cuda as kcuda
-        except ImportError:  # source checkout: kernels/ beside fastwig/
-            from kernels import cuda as kcuda
+        from ._kernels import cuda_module
+        kcuda = cuda_module()
         from .config import settings
 
         raw = np.empty((len(w), self.window), dtype=np.uint8)

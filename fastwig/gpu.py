@@ -62,10 +62,8 @@ SERIAL_MAX_THREADS_PER_BLOCK = 32
 
 def _kc():
     """``kernels.cuda``, once CUDA is known to be usable; raises CudaUnavailable otherwise."""
-    try:
-        from .kernels import cuda as kc  # installed: the wheel maps kernels/ here
-    except ModuleNotFoundError:  # a source tree that is not installed
-        from kernels import cuda as kc
+    from ._kernels import cuda_module
+    kc = cuda_module()
 
     if not _probed:
         _probed.append(kc.probe())
