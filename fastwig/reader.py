@@ -9,7 +9,8 @@ import numpy as np
 
 from ._kernels import decode
 
-from . import blocks as _blocks
+from .backend.cpu import CpuExecutor, fetch_blocks
+from .request import BatchRequest
 from . import spec, stats as _stats
 from .cache import UNTIL_COMPLETE, FileCacheState, cache
 from .chromtree import read_chrom_tree
@@ -25,9 +26,10 @@ VALUES_CHUNK = 1 << 20      # bases per window when values() splits a long range
 class BigWig:
     """A bigWig file opened for reading (``fastwig.open(path)``).
 
-    The header, chromosome tree and R-tree index are read once, at open, into flat arrays; the file
-    itself is memory-mapped and holds no file descriptor.  Usable as a context manager and picklable
-    (the pickle holds the path; the copy reopens the file).
+    The header, chromosome tree and R-tree index are read once, at open, into flat arrays; later reads
+    use ``pread`` through a small shared pool of descriptors (``fastwig.io.fd_pool``), so an open object
+    holds no descriptor, and a file that changes under it raises FormatError, never a fault.  Usable as
+    a context manager and picklable (the pickle holds the path; the copy reopens the file).
 
     Attributes
     ----------
@@ -44,13 +46,15 @@ class BigWig:
         self.path = os.fspath(path)
         self._src = FileSource(self.path)
         try:
-            self._load()
+            with self._src.reading_ahead():     # trees are parsed node by node: read them in chunks
+                self._load()
+            self._src.detach()                  # later reads lease a descriptor from the pool
         except FastwigError:
             self._src.close()
             raise
         except (ValueError, IndexError, OverflowError, TypeError) as exc:
             self._src.close()
-            raise FormatError(f"{self.path}: corrupt bigWig ({exc})") from exc
+            raise FormatError(f"{self.path}: corrupt {type(self).__name__} file ({exc})") from exc
 
     def _load(self) -> None:
         src = self._src
@@ -160,11 +164,12 @@ class BigWig:
         starts = start + width * np.arange(n_win, dtype=np.int64)
         ids = np.full((n_win, 1), cid, dtype=np.int64)
         lens = np.full((n_win, 1), size, dtype=np.int64)
+        req = BatchRequest((self,), starts, ids, lens, width, 1, "mean", np.float32(np.nan), None, False)
         if n_win * width == n:
-            _blocks.read_rows([self], ids, lens, starts, width, out.reshape(n_win, width), np.nan, np.nan, None)
+            CpuExecutor(resolve_threads(None)).run(req, out.reshape(n_win, 1, width))
         else:
-            rows = np.empty((n_win, width), dtype=np.float32)
-            _blocks.read_rows([self], ids, lens, starts, width, rows, np.nan, np.nan, None)
+            rows = np.empty((n_win, 1, width), dtype=np.float32)
+            CpuExecutor(resolve_threads(None)).run(req, rows)
             out[:] = rows.ravel()[:n]
         return out
 
@@ -191,7 +196,7 @@ class BigWig:
             cache._ensure()
             st = self._cache_state
             hit = (st.pos[uniq] >= 0) & (st.until[uniq] == UNTIL_COMPLETE) & (cache.capacity > 0)
-            bs = _blocks.fetch_blocks([self], np.zeros(uniq.size, np.int64), uniq,
+            bs = fetch_blocks([self], np.zeros(uniq.size, np.int64), uniq,
                                       np.full(uniq.size, -1, np.int64), np.where(hit, st.pos[uniq], -1),
                                       np.where(hit, st.length[uniq], 0), np.where(hit, st.flags[uniq], 0),
                                       threads)
@@ -206,6 +211,11 @@ class BigWig:
                 i = where[int(leaf)]
                 at = decode.block_records(buf, u32, f32, bs.lo[i], bs.length[i], cid, start, end, s, e, v, at)
         return s[:at].copy(), e[:at].copy(), v[:at].copy()
+
+    def entries(self, *args, **kwargs):
+        """A bigBed call: on a bigWig it raises FormatError (use :meth:`intervals`)."""
+        raise FormatError(f"{self.path}: is a bigWig file: it has no entries() (that is a bigBed call); "
+                          "use intervals() or values()")
 
     def stats(self, chrom: str, start: int = 0, end: int | None = None, *, stat: str = "mean",
               bins: int = 1, exact: bool = False) -> np.ndarray:
@@ -245,7 +255,8 @@ class BigWig:
         index = self._zoom_index.get(level)
         bo = self.header.byte_order
         if index is None:
-            index = read_rtree(self._src, zoom.index_offset, bo, what=f"zoom level {zoom.reduction} index")
+            with self._src.reading_ahead():
+                index = read_rtree(self._src, zoom.index_offset, bo, what=f"zoom level {zoom.reduction} index")
             self._zoom_index[level] = index
         lo = np.array([(cid << CHROM_SHIFT) + start], dtype=np.int64)
         hi = np.array([(cid << CHROM_SHIFT) + end], dtype=np.int64)
@@ -281,5 +292,7 @@ class BigWig:
 
 
 def open(path: str | os.PathLike) -> BigWig:  # noqa: A001 - the pyBigWig-style verb
-    """Open a bigWig file for reading; see :class:`BigWig`."""
-    return BigWig(path)
+    """Open a bigWig file for reading, see :class:`BigWig`; a bigBed (told by its magic number)
+    opens as a :class:`~fastwig.BigBed`."""
+    from .bigbed import open_file   # deferred: bigbed imports this module
+    return open_file(path)
