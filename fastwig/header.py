@@ -91,6 +91,8 @@ def read_header(src: FileSource) -> Header:
         raise FormatError(f"{src.path}: unsupported bigWig version {hdr.version}")
     for name in ("chromTreeOffset", "fullIndexOffset"):
         offset = getattr(hdr, name)
+        if name == "fullIndexOffset" and offset == 0:
+            continue  # libBigWig's file with chromosomes and no data (pyBigWig: addHeader, then close)
         if not spec.HEADER_SIZE <= offset < src.size:
             raise FormatError(f"{src.path}: header field {name}={offset} points outside the file "
                               f"({src.size} bytes): truncated or corrupt")
@@ -119,8 +121,11 @@ def read_summary(src: FileSource, hdr: Header) -> Summary | None:
     if hdr.totalSummaryOffset == 0:
         return None
     rec = src.struct(hdr.totalSummaryOffset, spec.total_summary_dtype(hdr.byte_order), "total summary")[0]
-    return Summary(int(rec["basesCovered"]), float(rec["minVal"]), float(rec["maxVal"]),
-                   float(rec["sumData"]), float(rec["sumSquares"]))
+    covered = int(rec["basesCovered"])
+    if covered == 0:  # no data: libBigWig stores min = DBL_MAX, max = 0
+        return Summary(0, float("nan"), float("nan"), 0.0, 0.0)
+    return Summary(covered, float(rec["minVal"]), float(rec["maxVal"]), float(rec["sumData"]),
+                   float(rec["sumSquares"]))
 
 
 def read_extension(src: FileSource, hdr: Header) -> dict | None:

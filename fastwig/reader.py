@@ -68,7 +68,10 @@ class BigWig:
             raise FormatError(f"{self.path}: chromosome id {int(ids.max())} out of range")
         self.chroms: dict[str, int] = {name: int(size) for name, size in zip(names, sizes)}
         self._chrom_id: dict[str, int] = {name: int(i) for name, i in zip(names, ids)}
-        self._index: BlockIndex = read_rtree(src, self.header.fullIndexOffset, bo)
+        if self.header.fullIndexOffset == 0:   # libBigWig's file with chromosomes and no data
+            self._index: BlockIndex = _empty_index(src, bo)
+        else:
+            self._index = read_rtree(src, self.header.fullIndexOffset, bo)
         self._cache_state = FileCacheState(len(self._index))
         self._zoom_index: dict[int, BlockIndex] = {}
 
@@ -289,6 +292,12 @@ class BigWig:
             raise FormatError(f"{self.path}: zoom block at offset {offset}: compressed stream ends early "
                               "(truncated or corrupt)")
         return out
+
+
+def _empty_index(src: FileSource, bo: str) -> BlockIndex:
+    """The index of a file without data blocks."""
+    from .rtree import _index_from_leaves
+    return _index_from_leaves(src, np.zeros(0, spec.rtree_leaf_dtype(bo)), "R-tree")
 
 
 def open(path: str | os.PathLike) -> BigWig:  # noqa: A001 - the pyBigWig-style verb

@@ -160,3 +160,51 @@ def test_bad_arguments():
     bw.close()
     with pytest.raises(fastwig.FastwigError, match="closed"):
         bw.values(chrom, 0, 10)
+
+
+# ---- libBigWig's file with chromosomes and no data (fullIndexOffset = 0) --------------------------
+def _pybigwig_empty(path, chroms):
+    pyBigWig = pytest.importorskip("pyBigWig")
+    out = pyBigWig.open(str(path), "w")
+    out.addHeader(list(chroms))
+    out.close()                                   # no records: libBigWig writes fullIndexOffset = 0
+
+
+def test_libbigwig_empty_file_reads_as_chromosomes_without_data(tmp_path):
+    """pyBigWig's own test doWriteEmpty: chromosomes listed, no intervals, NaN values and stats."""
+    p = tmp_path / "empty.bw"
+    chroms = [("chr1", 1_000_000), ("chr2", 1_500)]
+    _pybigwig_empty(p, chroms)
+    assert struct.unpack_from("<Q", p.read_bytes(), 24)[0] == 0      # the header's fullIndexOffset
+    with fastwig.open(p) as bw:
+        assert bw.chroms == dict(chroms)
+        assert bw.header.fullIndexOffset == 0
+        assert bw.summary.bases_covered == 0 and np.isnan(bw.summary.min) and np.isnan(bw.summary.max)
+        for chrom, size in chroms:
+            assert np.isnan(bw.values(chrom, 0, size)).all()
+            s, e, v = bw.intervals(chrom)
+            assert s.size == e.size == v.size == 0
+            for stat in ("mean", "min", "max", "sum", "coverage", "std"):
+                for exact in (False, True):
+                    got = bw.stats(chrom, 0, size, stat=stat, bins=3, exact=exact)
+                    assert got.shape == (3,) and np.isnan(got).all(), (chrom, stat, exact, got)
+        rows = fastwig.read_windows([bw, bw], ["chr1", "chr2"], [10, 1_000], 400, missing=-2.0)
+        assert rows.shape == (2, 2, 400) and (rows == -2.0).all()
+        binned = fastwig.read_windows([bw], "chr1", [0, 5_000], 400, bin_size=100, stat="max", missing=-3.0)
+        assert binned.shape == (2, 1, 4) and (binned == -3.0).all()
+
+
+def test_zero_chrom_tree_offset_stays_an_error(tmp_path):
+    """Only fullIndexOffset = 0 means "no data"; a zero offset of the chromosome tree is corruption."""
+    p = tmp_path / "empty.bw"
+    _pybigwig_empty(p, [("chr1", 1_000)])
+    raw = bytearray(p.read_bytes())
+    struct.pack_into("<Q", raw, 8, 0)                                 # chromTreeOffset
+    p.write_bytes(bytes(raw))
+    with pytest.raises(fastwig.FormatError, match="chromTreeOffset"):
+        fastwig.open(p)
+
+
+def test_directory_is_named_as_such(tmp_path):
+    with pytest.raises(fastwig.FastwigError, match="is a directory"):
+        fastwig.open(tmp_path)
