@@ -20,20 +20,11 @@ import zlib
 
 import numpy as np
 import pytest
+from fastwig.kernels import inflate as K
+from fastwig.kernels import status as S
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-try:
-    from fastwig.kernels import inflate as K
-    from fastwig.kernels import status as S
-except ImportError:
-    from kernels import inflate as K
-    from kernels import status as S
-
-try:
-    from support import BIGWIG_DIR
-except ImportError:  # imported from the cudasim child process
-    BIGWIG_DIR = None
+from support import BIGWIG_DIR, SHARED_REASON
 
 SENTINEL = 0xAB
 GAP = 7
@@ -490,8 +481,8 @@ def bigwig_blocks(path):
 
 
 def _real_files():
-    if BIGWIG_DIR is None or not BIGWIG_DIR.is_dir():
-        pytest.skip(f"real test files not found at {BIGWIG_DIR}")
+    if not BIGWIG_DIR.is_dir():
+        pytest.skip(SHARED_REASON)
     return [BIGWIG_DIR / "bbi-js" / "ENCFF826FLP.bw", BIGWIG_DIR / "bbi-js" / "cow.bw"]
 
 

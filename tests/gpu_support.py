@@ -1,0 +1,114 @@
+"""What the GPU tests (marked ``gpu``) share: where they run, tiny launches, bit-for-bit comparisons.
+
+A GPU test imports fastwig like any other test and runs its kernels in the test process, so it runs
+only where that process can run them:
+
+- under numba's CUDA simulator: ``NUMBA_ENABLE_CUDASIM=1`` in the environment *before numba is
+  imported* (it cannot be switched on from a conftest), as in the CI command's second run
+  ``NUMBA_ENABLE_CUDASIM=1 FASTWIG_GPU_TPB=2 FASTWIG_GPU_MAX_BLOCKS=2 python -m pytest -q -m gpu``
+  and the ``cudasim`` tox env;
+- on a real CUDA device (the ``gpu`` tox env, which sets ``FASTWIG_GPU_TEST_MODE=real`` so that the
+  tests fail rather than skip when the device is missing or the simulator is on).
+
+Anywhere else they skip and say how to run them.  Launches are shrunk to 2 threads per block and at
+most 2 blocks, so tiny inputs still span several blocks and grid-stride iterations; the simulator
+runs every thread as a Python thread, so inputs stay small.
+
+The fixtures built on these helpers (``gpu``, ``tiny_launches``, ``read_twins``) are in conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+#: launch sizes of the twin checks: several blocks and grid-stride iterations on tiny inputs
+TPB, BLOCKS = 2, 2
+
+SIM_HINT = ("run `NUMBA_ENABLE_CUDASIM=1 FASTWIG_GPU_TPB=2 FASTWIG_GPU_MAX_BLOCKS=2 python -m pytest -m gpu` "
+            "for the simulator")
+
+
+def simulator_requested() -> bool:
+    """Whether this process runs numba under the CUDA simulator (numba reads the variable once, at import)."""
+    from numba.core import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+def required_mode() -> str:
+    """``FASTWIG_GPU_TEST_MODE``: ``real`` (a real device is required), ``sim`` (the simulator is
+    required) or ``auto`` (whichever this process has; skip when it has neither)."""
+    mode = os.environ.get("FASTWIG_GPU_TEST_MODE", "auto")
+    if mode not in ("auto", "sim", "real"):
+        raise ValueError(f"FASTWIG_GPU_TEST_MODE={mode!r}: expected auto, sim or real")
+    return mode
+
+
+def gpu_drivers():
+    """The GPU drivers (fastwig's ``kernels.cuda``) when this process can run them, else ``(None, why)``.
+
+    Returns ``(module, None)`` or ``(None, reason)``; a mode that ``FASTWIG_GPU_TEST_MODE`` requires
+    but this process lacks is a reason too, which the ``gpu`` fixture turns into a failure.
+    """
+    from fastwig._kernels import cuda_module
+
+    mode, sim = required_mode(), simulator_requested()
+    if sim:
+        if mode == "real":
+            return None, "FASTWIG_GPU_TEST_MODE=real but NUMBA_ENABLE_CUDASIM is set"
+        kc = cuda_module()
+        assert kc.is_simulator(), "NUMBA_ENABLE_CUDASIM is set but fastwig's kernels do not run on the simulator"
+        return kc, None
+    if mode == "sim":
+        return None, "FASTWIG_GPU_TEST_MODE=sim but NUMBA_ENABLE_CUDASIM was not set before numba was imported"
+    kc = cuda_module()
+    why = kc.probe()            # imports numba.cuda and initialises the driver
+    if why is not None:
+        why = why if len(why) <= 80 else why[:77] + "..."
+        return None, f"no CUDA device ({why}) and no simulator: {SIM_HINT}"
+    return kc, None
+
+
+def bits(a) -> np.ndarray:
+    """``a`` as a C-contiguous float32 array seen as uint32 (NaN payloads and -0.0 compared too)."""
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+
+
+def assert_same_bits(got, want, label: str = "") -> None:
+    """Assert two float32 arrays are equal bit for bit; the message locates the first difference."""
+    got = np.ascontiguousarray(got, dtype=np.float32)
+    want = np.ascontiguousarray(want, dtype=np.float32)
+    assert got.shape == want.shape, f"{label}: shape {got.shape} vs {want.shape}"
+    same = bits(got) == bits(want)
+    if not same.all():
+        first = tuple(int(i) for i in np.argwhere(~same)[0])
+        raise AssertionError(f"{label}: {int((~same).sum())} of {same.size} values differ; first at {first}: "
+                             f"{got[first]!r} vs {want[first]!r}")
+
+
+class ReadTwins:
+    """Runs one ``read_windows`` call on the CPU and on the GPU and asserts the results are the same bits.
+
+    ``checks`` counts the comparisons made.  "No chromosome ..." warnings are expected in these batches
+    and silenced.
+    """
+
+    def __init__(self, fastwig):
+        self.fw = fastwig
+        self.checks = 0
+
+    def __call__(self, label, tracks, chroms, starts, width, **kw):
+        starts = np.asarray(starts, np.int64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cpu = self.fw.read_windows(tracks, chroms, starts, width, **kw)
+            dev = self.fw.read_windows(tracks, chroms, starts, width, device="cuda", **kw)
+        assert hasattr(dev, "copy_to_host"), f"{label}: device result is a {type(dev).__name__}"
+        got = dev.copy_to_host()
+        assert got.dtype == np.float32, f"{label}: {got.dtype}"
+        assert_same_bits(got, cpu, f"{label} {kw}")
+        self.checks += 1
+        return cpu

@@ -1,0 +1,347 @@
+"""The GPU twins of the pipeline kernels against their CPU twins and a plain-Python reference.
+
+scan, expand and reduce run on one shared edge table of data sections, inflate's raw mode on a few
+byte ranges (inflate's streams: tests/test_inflate_cudasim.py); every float32 result is compared bit
+for bit.  Where these tests run (the simulator or a real device) is in gpu_support.py.
+
+The simulator runs kernels as Python, so it cannot see typing or lowering errors: the last test here
+compiles every pipeline kernel to PTX with NVVM in a process *without* the simulator (the plain
+``pytest`` run), when a CUDA toolkit is installed -- no GPU or driver needed.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections import namedtuple
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from fastwig.kernels import decode, expand
+from fastwig.kernels import status as kstatus
+from gpu_support import BLOCKS, TPB, assert_same_bits, simulator_requested
+from support import require_numba_cuda_package
+
+pytestmark = pytest.mark.gpu
+
+STATS = ("mean", "sum", "min", "max", "coverage")     # reduce_item's stat codes 0..4
+
+
+def test_inflate_raw_mode_copies_and_refuses_what_does_not_fit(gpu):
+    """The GPU driver's own mode for blocks of uncompressed files (MODE_RAW): copy, refuse what does not fit."""
+    src = np.arange(64, dtype=np.uint8)
+    res = np.zeros(3, np.int64)
+    dst = np.zeros(64, np.uint8)
+    gpu.inflate_batch_gpu(src, np.array([3, 10, 50], np.int64), np.array([9, 40, 50], np.int64), dst,
+                          np.array([0, 32, 60], np.int64), np.array([8, 40, 64], np.int64),
+                          np.full(3, -1, np.int64), np.full(3, gpu.MODE_RAW, np.int64), res, TPB, BLOCKS)
+    assert res.tolist() == [6, kstatus.ERR_OUTPUT_FULL, 0]
+    assert bytes(dst[:6]) == bytes(src[3:9]) and not dst[6:].any()
+
+
+@pytest.fixture(scope="module")
+def sections():
+    """The edge table of inflated blocks packed into one arena (4-byte aligned), and the CPU scan of it."""
+    rows = _section_table()
+    blen = np.array([len(r[1]) for r in rows], np.int64)
+    lo = np.concatenate(([0], np.cumsum((blen + 3) & ~3)[:-1])).astype(np.int64)
+    arena = np.zeros(int(lo[-1] + blen[-1] + 8) & ~3, np.uint8)
+    for r, a in zip(rows, lo):
+        arena[a:a + len(r[1])] = np.frombuffer(r[1], np.uint8)
+    swap = np.array([r[2] for r in rows], np.uint8)
+    part = np.array([r[3] for r in rows], np.uint8)
+    scanned = arena.copy()
+    flags = np.zeros(len(rows), np.int64)
+    decode.scan_batch_cpu(scanned, scanned.view(np.uint32), lo, blen, swap, part, flags, 0, len(rows))
+    return SimpleNamespace(labels=[r[0] for r in rows], arena=arena, lo=lo, blen=blen, swap=swap, part=part,
+                           scanned=scanned, flags=flags)
+
+
+def test_scan_twins_agree_on_flags_and_canonical_bytes(gpu, sections):
+    s = sections
+    k = len(s.labels)
+    f_gpu, length = np.zeros(k, np.int64), np.zeros(k, np.int64)
+    err = np.array([gpu.NO_ERROR], np.int64)
+    mode = s.swap.astype(np.int64) * gpu.MODE_SWAP
+    # the GPU scan learns that a block may be cut from the inflate result's EARLY_STOP flag
+    flagged = s.blen + s.part.astype(np.int64) * kstatus.EARLY_STOP
+    d_arena = gpu.to_device(s.arena.copy())       # the uint8 and uint32 views must share device memory
+    gpu.scan_batch_gpu(d_arena, d_arena.view(np.uint32), s.lo, flagged, mode, f_gpu, length, err, TPB, BLOCKS)
+    assert np.array_equal(s.flags, f_gpu), [(lab, a, b) for lab, a, b in zip(s.labels, s.flags, f_gpu) if a != b]
+    assert np.array_equal(s.scanned, d_arena.copy_to_host())
+    bad = np.flatnonzero(s.flags < 0)
+    assert bad.size >= 4, "the edge table lost its malformed rows"
+    assert int(err[0]) == k + bad[0]              # the first failing block, offset past the inflate codes
+    assert np.array_equal(length, np.where(s.flags < 0, 0, s.blen))
+
+
+def test_scan_gpu_passes_a_failed_inflate_through_as_the_first_error(gpu, sections):
+    s = sections
+    k = len(s.labels)
+    n = s.blen + s.part.astype(np.int64) * kstatus.EARLY_STOP
+    n[3] = -4
+    flags, length = np.zeros(k, np.int64), np.zeros(k, np.int64)
+    err = np.array([gpu.NO_ERROR], np.int64)
+    d_arena = gpu.to_device(s.arena.copy())
+    gpu.scan_batch_gpu(d_arena, d_arena.view(np.uint32), s.lo, n, s.swap.astype(np.int64) * gpu.MODE_SWAP,
+                       flags, length, err, TPB, BLOCKS)
+    assert flags[3] == -4 and length[3] == 0 and int(err[0]) == 3
+
+
+@pytest.mark.parametrize("missing, oob", [(0.0, 0.0), (np.nan, -1.0), (2.5, np.nan)])
+def test_expand_twins_match_the_reference(gpu, sections, missing, oob):
+    """Windows before, across and past chromosome ends; items with no chromosome (-1); random block lists."""
+    s = sections
+    good = np.flatnonzero(s.flags >= 0)
+    blk_len = np.where(s.flags >= 0, s.blen, 0)
+    blk_flags = np.where(s.flags >= 0, s.flags, 0)
+    windows = np.array([-20, 0, 7, 95, 180, 390], np.int64)
+    n, n_tracks, width = windows.size, 3, 48
+    rng = np.random.default_rng(3)
+    lists, chrom, chrom_len = [], [], []
+    for item in range(n * n_tracks):
+        lists.append(np.sort(good[rng.random(good.size) < 0.4]))     # file order = arena order here
+        chrom.append(-1 if item % 7 == 5 else item % 2)
+        chrom_len.append([400, 150, 10_000][item % 3])
+    bptr = np.concatenate(([0], np.cumsum([x.size for x in lists]))).astype(np.int64)
+    blist = np.concatenate(lists).astype(np.int64)
+    chrom = np.array(chrom, np.int64)
+    chrom_len = np.array(chrom_len, np.int64)
+    a = s.scanned
+    u32, f32 = a.view(np.uint32), a.view(np.float32)          # read only: host copies are fine
+    e_cpu = np.full(n * n_tracks * width, 123.0, np.float32)
+    expand.expand_batch_cpu(a, u32, f32, s.lo, blk_len, blk_flags, bptr, blist, chrom, windows, np.int64(width),
+                            chrom_len, np.float32(missing), np.float32(oob), e_cpu, 0, n * n_tracks)
+    e_gpu = np.full(n * n_tracks * width, 123.0, np.float32)
+    gpu.expand_batch_gpu(a, u32, f32, s.lo, blk_len, blk_flags, bptr, blist, chrom, windows, width, chrom_len,
+                         missing, oob, e_gpu, TPB, BLOCKS)
+    assert_same_bits(e_gpu, e_cpu, "GPU vs CPU")
+    ref = _expand_reference(a, s.lo, blk_len, bptr, blist, chrom, windows, width, chrom_len,
+                            np.float32(missing), np.float32(oob))
+    assert_same_bits(e_cpu, ref, "CPU vs reference")
+
+
+@pytest.mark.parametrize("stat", range(len(STATS)), ids=STATS)
+@pytest.mark.parametrize("bin_size", (1, 4, 6, 24))
+def test_reduce_twins_match_the_reference(gpu, bin_size, stat):
+    """Rows all NaN, a third NaN, half NaN, near float32's maximum, with -inf; both conventions for
+    uncovered bases and three fill values."""
+    base = np.random.default_rng(11).normal(size=(5, 24)).astype(np.float32)
+    base[0, :] = np.nan
+    base[1, ::3] = np.nan
+    base[2, :12] = np.nan
+    base[3, 5] = np.float32(3e38)
+    base[4, 7] = np.float32(-np.inf)
+    nbins = 24 // bin_size
+    for covered_only in (False, True):
+        for missing in (0.0, np.nan, -1.25):
+            label = f"covered_only={covered_only} missing={missing}"
+            r_cpu = np.full((5, nbins), 9.0, np.float32)
+            expand.reduce_batch_cpu(base, np.int64(bin_size), np.int64(stat), covered_only, np.float32(missing),
+                                    r_cpu, 0, 5 * nbins)
+            r_gpu = np.full((5, nbins), 9.0, np.float32)
+            gpu.reduce_batch_gpu(base, bin_size, stat, covered_only, missing, r_gpu, TPB, BLOCKS)
+            assert_same_bits(r_gpu, r_cpu, f"GPU vs CPU, {label}")
+            assert_same_bits(r_cpu, _reduce_reference(base, bin_size, stat, covered_only, np.float32(missing)),
+                             f"CPU vs reference, {label}")
+
+
+# --- compiled for a real device, without one ------------------------------------------------------
+
+
+def _find_nvvm():
+    """(libnvvm, libdevice) of a CUDA toolkit on this machine, or None."""
+    roots = [os.environ.get("CUDA_HOME", ""), os.environ.get("CUDA_PATH", "")] + sorted(
+        glob.glob("/usr/local/cuda*"), reverse=True)
+    for root in filter(None, roots):
+        nvvm = sorted(glob.glob(os.path.join(root, "lib*", "libnvvm.so*")) +
+                      glob.glob(os.path.join(root, "nvvm", "lib*", "libnvvm.so*")))
+        libdevice = glob.glob(os.path.join(root, "nvvm", "libdevice", "libdevice*.bc"))
+        if nvvm and libdevice:
+            return nvvm[0], libdevice[0]
+    return None
+
+
+@pytest.fixture
+def cuda_compiler(monkeypatch):
+    """numba-cuda's compiler in this process (not the simulator), told that the device is a cc 9.0 one.
+
+    numba-cuda asks the driver for the device's compute capability even when only code is wanted; the
+    answer is given here by hand (an internal hook: if it moves in a later numba-cuda, the test skips).
+    """
+    if simulator_requested():
+        pytest.skip("the CUDA simulator compiles nothing; the plain `pytest` run (no NUMBA_ENABLE_CUDASIM) "
+                    "compiles the kernels")
+    require_numba_cuda_package()
+    from fastwig._kernels import cuda_module
+
+    kc = cuda_module()
+    kc._cuda()
+    try:
+        from numba.cuda import dispatcher
+    except ImportError as exc:
+        pytest.skip(f"numba-cuda internals moved ({exc})")
+    if not hasattr(dispatcher, "get_current_device"):
+        pytest.skip("numba-cuda internals moved (numba.cuda.dispatcher.get_current_device)")
+    monkeypatch.setattr(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=(9, 0)))
+    return kc
+
+
+def test_gpu_kernels_compile_to_ptx_without_a_device(cuda_compiler, monkeypatch):
+    """Every pipeline kernel compiles to PTX for sm_90 with NVVM; the inflate kernel's Huffman scratch
+    stays in one ~10 KB local array per thread (no runaway spills)."""
+    found = _find_nvvm()
+    if found is None:
+        pytest.skip("no CUDA toolkit (libnvvm + libdevice) found; set CUDA_HOME")
+    nvvm, libdevice = found
+    kc = cuda_compiler
+    c = kc._cuda()
+    try:
+        from numba import types
+        from numba.cuda import cuda_paths
+        from numba.cuda.cudadrv import nvrtc
+    except ImportError as exc:
+        pytest.skip(f"numba-cuda internals moved ({exc})")
+    # NVRTC is asked for the supported compute capabilities, and the toolkit's paths, even for PTX only
+    monkeypatch.setattr(nvrtc, "get_supported_ccs", lambda: ((7, 5), (8, 0), (8, 6), (9, 0)))
+    entry = namedtuple("entry", "by info")
+    lib_dir = os.path.dirname(nvvm)
+    monkeypatch.setattr(cuda_paths.get_cuda_paths, "_cached_result", {
+        "nvrtc": entry("test", None), "nvvm": entry("test", nvvm), "libdevice": entry("test", libdevice),
+        "cudalib_dir": entry("test", lib_dir), "static_cudalib_dir": entry("test", lib_dir),
+        "include_dir": entry("test", os.path.join(os.path.dirname(lib_dir), "include"))}, raising=False)
+    a = {t: types.Array(t, 1, "C") for t in (types.uint8, types.uint32, types.int64, types.float32)}
+    f2 = types.Array(types.float32, 2, "C")
+    i64, u8, u32, f32 = a[types.int64], a[types.uint8], a[types.uint32], a[types.float32]
+    sigs = {
+        "inflate": (kc._build_inflate, (u8, i64, i64, u8, i64, i64, i64, i64, i64)),
+        "scan": (kc._build_scan, (u8, u32, i64, i64, i64, i64, i64, i64)),
+        "expand": (kc._build_expand, (u8, u32, f32, i64, i64, i64, i64, i64, i64, i64, types.int64, i64,
+                                      types.float32, types.float32, f32)),
+        "reduce": (kc._build_reduce, (f2, types.int64, types.int64, types.boolean, types.float32, f2)),
+    }
+    local_bytes = {}
+    for name, (build, sig) in sigs.items():
+        ptx, _ = c.compile_ptx(build().py_func, sig, device=False, cc=(9, 0))
+        assert ".entry" in ptx, name
+        depot = re.findall(r"__local_depot\d+\[(\d+)\]", ptx)
+        local_bytes[name] = max(map(int, depot)) if depot else 0
+    assert local_bytes["inflate"] < 16384, local_bytes
+
+
+# --- plain-Python references ----------------------------------------------------------------------
+
+
+def _section_table():
+    """(label, inflated block bytes in file order, big-endian, may_be_partial) rows for scan/expand."""
+    import struct
+
+    rng = np.random.default_rng(5)
+
+    def sec(bo, chrom, start, end, step, span, kind, recs):
+        head = struct.pack(bo + "IIIIIBBH", chrom, start, end, step, span, kind, 0, len(recs))
+        if kind == 1:
+            body = b"".join(struct.pack(bo + "IIf", s, e, v) for s, e, v in recs)
+        elif kind == 2:
+            body = b"".join(struct.pack(bo + "If", s, v) for s, v in recs)
+        else:
+            body = b"".join(struct.pack(bo + "f", v) for v in recs)
+        return head + body
+
+    vals = rng.normal(size=40).astype(np.float32).tolist()
+    rows = []
+    for bo, big in (("<", False), (">", True)):
+        bed = sec(bo, 0, 10, 400, 0, 0, 1, [(10 + 9 * i, 15 + 9 * i, vals[i]) for i in range(40)])
+        bed_overlap = sec(bo, 0, 0, 100, 0, 0, 1, [(0, 50, 1.0), (20, 30, 2.0), (25, 90, vals[0]), (5, 6, 3.0)])
+        var = sec(bo, 0, 3, 300, 0, 6, 2, [(3 + 7 * i, vals[i]) for i in range(40)])
+        fixed = sec(bo, 0, 100, 500, 10, 4, 3, vals[:30])
+        fixed_ov = sec(bo, 0, 0, 200, 3, 8, 3, vals[:25])
+        two_chroms = sec(bo, 0, 0, 50, 0, 0, 1, [(0, 5, 1.0)]) + sec(bo, 1, 0, 50, 0, 0, 1, [(2, 9, 2.0)])
+        rows += [(f"bedGraph {bo}", bed, big, False), (f"overlapping {bo}", bed_overlap, big, False),
+                 (f"varStep {bo}", var, big, False), (f"fixedStep {bo}", fixed, big, False),
+                 (f"fixedStep step<span {bo}", fixed_ov, big, False), (f"two chroms {bo}", two_chroms, big, False),
+                 (f"mixed {bo}", sec(bo, 0, 10, 60, 0, 0, 1, [(10 + 9 * i, 15 + 9 * i, vals[i]) for i in range(5)])
+                  + var + fixed, big, False),
+                 (f"cut bedGraph {bo}", bed[: 24 + 12 * 7 + 5], big, True),
+                 (f"cut header {bo}", bed + bed_overlap[:10], big, True)]
+    rows += [("cut not allowed", rows[0][1][:100], False, False),
+             ("bad type", sec("<", 0, 0, 9, 0, 0, 7, []), False, False),
+             ("end before start", sec("<", 0, 0, 9, 0, 0, 1, [(5, 3, 1.0)]), False, False),
+             ("count too large", rows[0][1][:24 + 12 * 3], False, False),
+             ("empty", b"", False, False)]
+    return rows
+
+
+
+
+def _expand_reference(arena, lo, length, bptr, blist, chrom, starts, width, chrom_len, missing, oob):
+    """Plain-Python expansion of canonical blocks: per item, its blocks in list order, their sections
+    on the item's chromosome and their records in stored order paint the window (the last one wins; NaN
+    values and uncovered bases get ``missing``); bases outside ``[0, chrom_len)`` get ``oob``."""
+    import struct
+
+    n = starts.size
+    n_tracks = chrom.size // n
+    out = np.empty(chrom.size * width, np.float32)
+    for item in range(chrom.size):
+        w, t = item % n, item // n
+        ws = int(starts[w])
+        row = np.full(width, missing, np.float32)
+        for k in range(bptr[item], bptr[item + 1]):
+            b = blist[k]
+            p, end = int(lo[b]), int(lo[b] + length[b])
+            while end - p >= 24 and chrom[item] >= 0:
+                cid, start, _, step, span, kind, _, count = struct.unpack_from("<IIIIIBBH", arena, p)
+                size = {1: 12, 2: 8, 3: 4}.get(kind)
+                if size is None:
+                    break
+                count = min(count, (end - p - 24) // size)
+                if cid == chrom[item]:
+                    for i in range(count):
+                        r = p + 24 + i * size
+                        if kind == 1:
+                            s, e, v = struct.unpack_from("<IIf", arena, r)
+                        elif kind == 2:
+                            s, v = struct.unpack_from("<If", arena, r)
+                            e = s + span
+                        else:
+                            (v,) = struct.unpack_from("<f", arena, r)
+                            s = start + i * step
+                            e = s + span
+                        a, z = max(s, ws) - ws, min(e, ws + width) - ws
+                        if a < z:
+                            row[a:z] = missing if np.isnan(v) else np.float32(v)
+                p += 24 + count * size
+        x = np.arange(ws, ws + width)
+        row[(x < 0) | (x >= chrom_len[item])] = oob
+        out[(w * n_tracks + t) * width:(w * n_tracks + t + 1) * width] = row
+    return out
+
+
+def _reduce_reference(src, bin_size, stat, covered_only, missing):
+    """Plain-Python statistics of each bin, as ``reduce_item`` documents them: float64 running sums,
+    uncovered bases counted as ``missing`` unless ``covered_only``, min/max by ``<``/``>`` comparisons
+    (so a NaN fill value never becomes the minimum or maximum)."""
+    rows, width = src.shape
+    out = np.empty((rows, width // bin_size), np.float32)
+    fill = float(missing)
+    for r in range(rows):
+        for b in range(width // bin_size):
+            vals = [float(v) for v in src[r, b * bin_size:(b + 1) * bin_size] if not np.isnan(v)]
+            if stat == 4:
+                out[r, b] = len(vals) / bin_size
+                continue
+            n, total, lo, hi = len(vals), 0.0, float("inf"), float("-inf")
+            for v in vals:
+                total += v
+                lo = min(lo, v)
+                hi = max(hi, v)
+            if n < bin_size and not covered_only:
+                total += fill * (bin_size - n)
+                lo = min(lo, fill)
+                hi = max(hi, fill)
+                n = bin_size
+            out[r, b] = missing if n == 0 else [total / n, total, lo, hi][stat]
+    return out
