@@ -651,3 +651,54 @@ def test_cuda_batches_equal_cpu_batches(tiny):
         assert b["sequence"].is_cuda and b["targets"].is_cuda
         assert torch.equal(a["sequence"], b["sequence"].cpu())
         assert torch.allclose(a["targets"], b["targets"].cpu(), rtol=1e-6, atol=1e-6)
+
+
+# --- the constructor: keyword-only groups, old spellings ----------------------------------------
+
+def test_old_positional_parameters_still_work_with_a_deprecation_warning(tiny):
+    new = fastwig.WindowDataset(tiny["tracks"], tiny["fasta"], tiny["regions"], 200, target_window=100, bin_size=10,
+                                n_samples=16, seed=2)
+    with pytest.warns(DeprecationWarning, match="target_window, bin_size"):
+        old = fastwig.WindowDataset(tiny["tracks"], tiny["fasta"], tiny["regions"], 200, 100, 10, n_samples=16, seed=2)
+    assert_batches_equal(next(new.batches(16)), next(old.batches(16)))
+    with pytest.raises(TypeError, match="multiple values"), pytest.warns(DeprecationWarning):
+        fastwig.WindowDataset(tiny["tracks"], tiny["fasta"], tiny["regions"], 200, 100, target_window=100)
+    with pytest.raises(TypeError, match="at most"):
+        fastwig.WindowDataset(tiny["tracks"], *([None] * 20))
+    assert new.window == 200 and new.target_window == 100
+
+
+def test_grouped_options_equal_flat_keywords(tiny):
+    from fastwig.dataset import Augmentation, Sampling, Targets
+
+    flat = fastwig.WindowDataset(tiny["tracks"], tiny["fasta"], regions=tiny["regions"], window=200,
+                                 target_window=100, bin_size=10, transform="log1p", jitter=20, rc_prob=0.5,
+                                 strand_pairs=[(0, 1)], sampling="balanced", n_samples=32, seed=7)
+    grouped = fastwig.WindowDataset(tiny["tracks"], tiny["fasta"], regions=tiny["regions"], window=200,
+                                    targets=Targets(window=100, bin_size=10, transform="log1p"),
+                                    augment=Augmentation(jitter=20, rc_prob=0.5, strand_pairs=[(0, 1)]),
+                                    sampling=Sampling("balanced", n_samples=32, seed=7))
+    assert (grouped.target_window, grouped.bin_size, grouped.jitter, grouped.sampling) == (100, 10, 20, "balanced")
+    assert_batches_equal(next(flat.batches(32)), next(grouped.batches(32)))
+    with pytest.raises(RangeError, match="jitter"):
+        fastwig.WindowDataset(tiny["tracks"], regions=tiny["regions"], augment=Augmentation(rc_prob=0.5), jitter=3)
+    with pytest.raises(RangeError):
+        Augmentation(rc_prob=2.0)
+    with pytest.raises(RangeError):
+        Targets(stat="median")
+
+
+def test_samplers_module_keeps_its_names_and_stays_torch_free():
+    import subprocess
+    import sys
+
+    import fastwig.dataset.samplers as inner
+
+    assert S.UniformSampler is inner.UniformSampler and S.shard_batches is not None
+    assert all(hasattr(S, name) for name in S.__all__)
+    code = ("import sys, fastwig.samplers, fastwig.dataset.rng; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "from fastwig.dataset import WindowDataset, BatchIterable; import fastwig; "
+            "assert fastwig.WindowDataset is WindowDataset")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
