@@ -11,6 +11,7 @@ from .config import settings
 from .errors import ChromNotFound, CudaUnavailable, FastwigError, FormatError, RangeError
 from .header import Header, Summary, ZoomLevel
 from .reader import BigWig, open
+from .bigbed import BigBed
 
 __version__ = "0.1.0"
 
@@ -18,6 +19,7 @@ _LAZY = {
     "Genome": ("genome", "Genome"),
     "Regions": ("regions", "Regions"),
     "WindowDataset": ("dataset", "WindowDataset"),
+    "BigWigWriter": ("writer", "BigWigWriter"),
 }
 
 
@@ -29,6 +31,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'fastwig' has no attribute {name!r}")
 
 
-__all__ = ["BigWig", "open", "read_windows", "settings", "FastwigError", "FormatError", "ChromNotFound",
-           "RangeError", "CudaUnavailable", "Header", "Summary", "ZoomLevel", "Genome", "Regions",
+__all__ = ["BigWig", "BigBed", "BigWigWriter", "open", "read_windows", "settings", "FastwigError", "FormatError",
+           "ChromNotFound", "RangeError", "CudaUnavailable", "Header", "Summary", "ZoomLevel", "Genome", "Regions",
            "WindowDataset", "__version__"]

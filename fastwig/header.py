@@ -72,23 +72,25 @@ class Summary:
         return self.sum / self.bases_covered if self.bases_covered else float("nan")
 
 
-def read_header(src: FileSource) -> Header:
-    """Parse and check the common header; refuses bigBed and unknown files."""
+def read_header(src: FileSource, magic: int = spec.BIGWIG_MAGIC) -> Header:
+    """Parse and check the common header of a bigWig (or, with ``magic=spec.BIGBED_MAGIC``, a bigBed);
+    refuses the other kind and unknown files."""
+    kind, other = ("bigBed", "bigWig") if magic == spec.BIGBED_MAGIC else ("bigWig", "bigBed")
     if src.size < spec.HEADER_SIZE:
-        raise FormatError(f"{src.path}: {src.size} bytes is too small for a bigWig header (64 bytes)")
+        raise FormatError(f"{src.path}: {src.size} bytes is too small for a {kind} header (64 bytes)")
     magic_le = int(src.struct(0, np.dtype("<u4"), "magic")[0])
-    if magic_le == spec.BIGWIG_MAGIC:
+    if magic_le == magic:
         bo = "<"
-    elif magic_le == _swap32(spec.BIGWIG_MAGIC):
+    elif magic_le == _swap32(magic):
         bo = ">"
-    elif magic_le in (spec.BIGBED_MAGIC, _swap32(spec.BIGBED_MAGIC)):
-        raise FormatError(f"{src.path}: this is a bigBed file, not a bigWig (open it with a bigBed reader)")
+    elif magic_le in (spec.BIGBED_MAGIC, _swap32(spec.BIGBED_MAGIC), spec.BIGWIG_MAGIC, _swap32(spec.BIGWIG_MAGIC)):
+        raise FormatError(f"{src.path}: this is a {other} file, not a {kind} (fastwig.open opens either kind)")
     else:
-        raise FormatError(f"{src.path}: not a bigWig file (magic 0x{magic_le:08x})")
+        raise FormatError(f"{src.path}: not a {kind} file (magic 0x{magic_le:08x})")
     raw = src.struct(0, spec.header_dtype(bo), "header")[0]
     hdr = Header(byte_order=bo, **{name: int(raw[name]) for name in raw.dtype.names if name != "magic"})
     if not 1 <= hdr.version <= 4:
-        raise FormatError(f"{src.path}: unsupported bigWig version {hdr.version}")
+        raise FormatError(f"{src.path}: unsupported {kind} version {hdr.version}")
     for name in ("chromTreeOffset", "fullIndexOffset"):
         offset = getattr(hdr, name)
         if name == "fullIndexOffset" and offset == 0:

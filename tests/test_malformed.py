@@ -137,7 +137,7 @@ def test_bigbed_magic(tmp_path):
     p = tmp_path / "renamed.bw"
     p.write_bytes(bytes(raw))
     with pytest.raises(fastwig.FormatError, match="bigBed"):
-        fastwig.open(p)
+        fastwig.BigWig(p)           # fastwig.open(p) opens it as a BigBed
 
 
 def test_bad_arguments():

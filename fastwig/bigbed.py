@@ -1,0 +1,254 @@
+"""The public :class:`BigBed` reader: BED records (peaks, genes) with the bigWig file's index.
+
+A bigBed shares the bigWig layout -- common header, zoom headers, total summary, chromosome B+ tree,
+R-tree of data blocks -- and is parsed by the same modules (:mod:`fastwig.header`,
+:mod:`fastwig.chromtree`, :mod:`fastwig.rtree`).  Only the records differ: a data block (zlib
+stream, or raw when ``uncompressBufSize`` is 0) holds records of ``chromId u32, start u32, end u32``
+then the rest of the BED line, tab-separated and NUL-terminated.
+
+:meth:`BigBed.entries` answers as pyBigWig's ``entries`` does: every record with
+``start < end_q`` and ``end > start_q`` on the chromosome, in file order, the rest as a string.
+
+Blocks are read with ``pread`` through the shared descriptor pool and inflated with :mod:`zlib`,
+bounded by the header's ``uncompressBufSize``.  Not the njit inflater: entries become one Python
+string each, so the parse is host-side work anyway, and zlib is as fast per block without a compile
+on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+
+from . import spec
+from .autosql import Field, default_fields, parse_autosql
+from .chromtree import read_chrom_tree
+from .errors import FastwigError, FormatError
+from .header import Header, Summary, ZoomLevel, read_extension, read_header, read_summary, read_zoom_levels
+from .io import FileSource
+from .reader import BigWig, _empty_index
+from .rtree import CHROM_SHIFT, BlockIndex, read_rtree
+
+RECORD_HEAD = 12            # chromId, start, end (u32 each) before the NUL-terminated rest
+AUTOSQL_LIMIT = 1 << 20     # autoSql longer than this is taken as corrupt
+
+
+class BigBed:
+    """A bigBed file opened for reading (``fastwig.open(path)`` returns one for a bigBed).
+
+    The header, chromosome tree and R-tree index are read once, at open; data blocks are read when a
+    query needs them.  Usable as a context manager and picklable (the pickle holds the path; the copy
+    reopens the file), as :class:`~fastwig.BigWig`.
+
+    Attributes
+    ----------
+    path : str
+    header : Header
+    chroms : dict[str, int]
+        Chromosome name -> length, in the file's order.
+    zooms : list[ZoomLevel]
+    autosql : str or None
+        The autoSql table declaration, as stored; None when the file has none.
+    fields : list[Field]
+        The columns: chrom, chromStart, chromEnd, then the ones :meth:`entries` returns in ``rest``.
+    """
+
+    # open, close and pickle exactly as BigWig does (same attributes, same checks); _load differs
+    __init__ = BigWig.__init__
+    __exit__ = BigWig.__exit__
+    close = BigWig.close
+    __getstate__ = BigWig.__getstate__
+    __setstate__ = BigWig.__setstate__
+    _check_open = BigWig._check_open
+    _resolve = BigWig._resolve
+
+    def __enter__(self) -> "BigBed":
+        return self
+
+    def _load(self) -> None:
+        src = self._src
+        self.header: Header = read_header(src, spec.BIGBED_MAGIC)
+        bo = self.header.byte_order
+        self.zooms: list[ZoomLevel] = read_zoom_levels(src, self.header)
+        self._summary: Summary | None = read_summary(src, self.header)
+        self.extension = read_extension(src, self.header)
+        names, ids, sizes = read_chrom_tree(src, self.header.chromTreeOffset, bo)
+        if ids.size and (ids.max() >= 1 << 31):
+            raise FormatError(f"{self.path}: chromosome id {int(ids.max())} out of range")
+        self.chroms: dict[str, int] = {name: int(size) for name, size in zip(names, sizes)}
+        self._chrom_id: dict[str, int] = {name: int(i) for name, i in zip(names, ids)}
+        if self.header.fullIndexOffset == 0:   # chromosomes without data, as libBigWig writes them
+            self._index: BlockIndex = _empty_index(src, bo)
+        else:
+            self._index = read_rtree(src, self.header.fullIndexOffset, bo)
+        self.autosql: str | None = self._read_autosql()
+        if self.autosql is not None:
+            self.fields: list[Field] = parse_autosql(self.autosql, self.path)
+        else:
+            self.fields = default_fields(self.header.fieldCount, self.header.definedFieldCount)
+        if len(self.fields) < 3:
+            raise FormatError(f"{self.path}: bigBed declares {len(self.fields)} columns (BED needs 3)")
+
+    def _read_autosql(self) -> str | None:
+        offset = self.header.autoSqlOffset
+        if offset == 0:
+            return None
+        size = min(self._src.size - offset, AUTOSQL_LIMIT)
+        raw = self._src.view(offset, max(size, 0), "autoSql").tobytes()
+        end = raw.find(b"\0")
+        if end < 0:
+            raise FormatError(f"{self.path}: autoSql at offset {offset} has no terminating NUL")
+        return raw[:end].decode("utf-8", errors="replace")
+
+    def __repr__(self) -> str:
+        return f"BigBed({self.path!r}, {len(self.chroms)} chroms, {len(self._index)} blocks)"
+
+    # -- metadata ------------------------------------------------------------------------------
+    @property
+    def summary(self) -> Summary:
+        """Total summary of the coverage depth: bases covered by at least one record, the least and
+        the greatest depth over them, the sum of depths (the bases of all records) and of squared
+        depths -- what UCSC's bedToBigBed stores.  Version 1 files store none; it is then computed
+        from the records once."""
+        if self._summary is None:
+            self._summary = self._compute_summary()
+        return self._summary
+
+    def _compute_summary(self) -> Summary:
+        covered, lo, hi, total, squares = 0, np.inf, -np.inf, 0.0, 0.0
+        for chrom in self.chroms:
+            s, e, _ = self.entries(chrom)
+            if not s.size:
+                continue
+            pos = np.concatenate([s, e])
+            step = np.concatenate([np.ones(s.size, np.int64), -np.ones(e.size, np.int64)])
+            order = np.argsort(pos, kind="stable")
+            pos, depth = pos[order], np.cumsum(step[order])
+            length, depth = np.diff(pos), depth[:-1]
+            live = (length > 0) & (depth > 0)
+            if live.any():
+                length, depth = length[live].astype(np.float64), depth[live].astype(np.float64)
+                covered += int(length.sum())
+                lo, hi = min(lo, float(depth.min())), max(hi, float(depth.max()))
+                total += float((length * depth).sum())
+                squares += float((length * depth * depth).sum())
+        return Summary(covered, lo if covered else np.nan, hi if covered else np.nan, total, squares)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def entries(self, chrom: str, start: int = 0, end: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Records overlapping ``chrom:[start, end)`` (``start < record end``, ``record start < end``),
+        in file order.
+
+        Returns
+        -------
+        starts, ends : numpy.ndarray
+            int64 (k,)
+        rest : list of str
+            (k,) the rest of each BED line (columns 4 onward, tab-separated; "" for BED3).
+        """
+        cid, start, end = self._resolve(chrom, start, end)
+        lo = np.array([(cid << CHROM_SHIFT) + start], dtype=np.int64)
+        hi = np.array([(cid << CHROM_SHIFT) + max(end, start + 1)], dtype=np.int64)
+        _, leaves = self._index.overlapping(lo, hi)
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
+        if leaves.size == 0 or end == start:
+            return empty
+        starts, ends, rest = [], [], []
+        for leaf, raw in zip(leaves.tolist(), self._read_blocks(leaves)):
+            s, e, r = self._parse_block(raw, int(self._index.offset[leaf]), cid, start, end)
+            starts.append(s)
+            ends.append(e)
+            rest += r
+        return np.concatenate(starts), np.concatenate(ends), rest
+
+    def _read_blocks(self, leaves: np.ndarray) -> list[bytes]:
+        """The inflated bytes of each block in ``leaves`` (positional reads under one lease)."""
+        offsets, sizes = self._index.offset[leaves].tolist(), self._index.size[leaves].tolist()
+        raws = []
+        with self._src.descriptor() as fd:
+            for offset, size in zip(offsets, sizes):
+                try:
+                    raw = os.pread(fd, size, offset)
+                except OSError as exc:
+                    raise FastwigError(f"{self.path}: read of block at offset {offset} failed: "
+                                       f"{exc.strerror}") from exc
+                if len(raw) < size:
+                    raise FormatError(f"{self.path}: data block at offset {offset} ({size} bytes) could not "
+                                      "be read whole: the file is truncated or changed")
+                raws.append(raw)
+        if self.header.uncompressBufSize:
+            raws = [self._inflate(raw, offset) for raw, offset in zip(raws, offsets)]
+        return raws
+
+    def _inflate(self, raw: bytes, offset: int) -> bytes:
+        """A block's zlib stream, inflated to at most ``uncompressBufSize`` bytes (a larger one
+        raises instead of filling memory)."""
+        limit = self.header.uncompressBufSize
+        inflater = zlib.decompressobj()
+        try:
+            out = inflater.decompress(raw, limit + 1)
+        except zlib.error as exc:
+            raise FormatError(f"{self.path}: data block at offset {offset}: {exc}") from exc
+        if len(out) > limit:
+            raise FormatError(f"{self.path}: data block at offset {offset} inflates past the header's "
+                              f"uncompressBufSize ({limit} bytes)")
+        if not inflater.eof:
+            raise FormatError(f"{self.path}: data block at offset {offset}: compressed stream ends early "
+                              "(truncated or corrupt)")
+        return out
+
+    def _parse_block(self, raw: bytes, offset: int, cid: int, start: int, end: int
+                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Records of one inflated block on chromosome ``cid`` that overlap ``[start, end)``."""
+        heads, tails = [], []
+        at, n = 0, len(raw)
+        find = raw.find
+        while at < n:       # the rest holds no NUL, the 12-byte head may: walk record by record
+            stop = find(b"\0", at + RECORD_HEAD)
+            if at + RECORD_HEAD > n or stop < 0:
+                raise FormatError(f"{self.path}: data block at offset {offset} ends inside a record "
+                                  f"(at byte {at} of {n}): truncated or corrupt")
+            heads.append(at)
+            tails.append(stop)
+            at = stop + 1
+        at_arr = np.asarray(heads, dtype=np.int64)
+        u32 = np.dtype(self.header.byte_order + "u4")
+        fields = np.frombuffer(raw, dtype=np.uint8)[at_arr[:, None] + np.arange(RECORD_HEAD)] \
+            .copy().view(u32).astype(np.int64) if heads else np.zeros((0, 3), np.int64)
+        keep = (fields[:, 0] == cid) & (fields[:, 1] < end) & (fields[:, 2] > start)
+        where = np.flatnonzero(keep)
+        rest = [raw[heads[i] + RECORD_HEAD:tails[i]].decode("utf-8", errors="replace") for i in where.tolist()]
+        return fields[where, 1], fields[where, 2], rest
+
+    # -- what a bigBed does not have -----------------------------------------------------------
+    def _not_bigwig(self, verb: str):
+        raise FormatError(f"{self.path}: is a bigBed file: it has no {verb}() (that is a bigWig call); "
+                          "use entries()")
+
+    def values(self, *args, **kwargs):
+        """Not available on a bigBed: raises FormatError (use :meth:`entries`)."""
+        self._not_bigwig("values")
+
+    def intervals(self, *args, **kwargs):
+        """Not available on a bigBed: raises FormatError (use :meth:`entries`)."""
+        self._not_bigwig("intervals")
+
+    def stats(self, *args, **kwargs):
+        """Not available on a bigBed: raises FormatError (use :meth:`entries`)."""
+        self._not_bigwig("stats")
+
+
+def open_file(path: str | os.PathLike) -> BigWig | BigBed:
+    """A :class:`BigBed` for a bigBed file (by its magic number), otherwise a :class:`BigWig`
+    (which raises FormatError for anything that is not a bigWig either)."""
+    try:
+        with open(os.fspath(path), "rb") as f:
+            head = f.read(4)
+    except (OSError, TypeError):
+        head = b""      # BigWig(path) raises the error that names the problem
+    if len(head) == 4 and spec.BIGBED_MAGIC in (int.from_bytes(head, "little"), int.from_bytes(head, "big")):
+        return BigBed(path)
+    return BigWig(path)
