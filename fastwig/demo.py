@@ -11,10 +11,10 @@ The demo
    loss,
 3. predicts the held-out chromosome chr4 tile by tile (``sampling="ordered"``) and reports the
    Pearson correlation of predicted and observed signal per track,
-4. writes a PNG of predicted against observed signal on a stretch of chr4 (no plotting library needed:
-   a small PNG encoder lives here).
+4. draws predicted against observed signal on a stretch of chr4 with matplotlib.
 
-Run it as ``fastwig demo`` or ``python -m fastwig demo`` (``--help`` for options).
+Run it as ``fastwig demo`` or ``python -m fastwig demo`` (``--help`` for options); it needs the
+``demo`` extra (torch and matplotlib).
 """
 
 from __future__ import annotations
@@ -23,29 +23,47 @@ import json
 import os
 import queue
 import shutil
-import struct
 import sys
 import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["data_dir", "run_demo", "write_plot", "write_png"]
+__all__ = ["data_dir", "demo_files", "run_demo", "write_plot"]
 
 WINDOW = 1024
 TARGET = 512
 BIN = 32
-COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
 
 
 def data_dir() -> Path:
     """The folder of the embedded demo data."""
     return Path(__file__).resolve().parent / "data"
+
+
+def demo_files() -> dict[str, Any]:
+    """Paths of the embedded demo data, for examples and tests.
+
+    Returns
+    -------
+    dict
+        ``tracks`` (name -> bigWig path, str), ``fasta`` (str), ``peaks`` (BED path, str),
+        ``held_out`` (the chromosome kept out of training), ``chroms`` (name -> length).
+
+    Examples
+    --------
+    >>> files = demo_files()
+    >>> sorted(files["tracks"])
+    ['access', 'ap1', 'ets']
+    """
+    data = data_dir()
+    meta = json.loads((data / "demo.json").read_text())
+    return {"tracks": {n: str(data / f) for n, f in meta["tracks"].items()}, "fasta": str(data / meta["fasta"]),
+            "peaks": str(data / meta["peaks"]), "held_out": meta["held_out"], "chroms": dict(meta["chroms"])}
 
 
 def _open_genome(path: Path):
@@ -131,37 +149,32 @@ def _prefetch(it: Iterator, depth: int = 3) -> Iterator:
 
 
 class _Bar:
-    """Progress of the training loop: a redrawn bar on a terminal, a line every 10% otherwise."""
+    """Progress of the training loop: a tqdm bar on a terminal, a line every 10% of the steps always."""
 
     def __init__(self, total: int, stream=None, quiet: bool = False) -> None:
+        from .progress import Progress
+
         self.total = total
         self.stream = sys.stdout if stream is None else stream
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.quiet = quiet
-        self.t0 = time.perf_counter()
-        self.last_draw = 0.0
+        self.bar = Progress(total, "train", unit="steps", enabled=not quiet, file=self.stream)
 
     def update(self, step: int, loss: float, wps: float, force_line: bool = False) -> None:
         if self.quiet:
             return
-        frac = step / max(self.total, 1)
-        now = time.perf_counter()
-        if self.tty and now - self.last_draw > 0.1:
-            self.last_draw = now
-            filled = int(frac * 30)
-            self.stream.write(f"\rtrain |{'#' * filled}{'-' * (30 - filled)}| {step}/{self.total} "
-                              f"loss {loss:.4f}  {wps:,.0f} windows/s  {now - self.t0:.0f}s ")
-            self.stream.flush()
+        self.bar.set_postfix(f"loss {loss:.4f}, {wps:,.0f} windows/s")
+        self.bar.update(1)
         if force_line:
-            if self.tty:
-                self.stream.write("\r" + " " * 90 + "\r")
-            self.stream.write(f"step {step:>5}/{self.total}  loss {loss:.4f}  {wps:>8,.0f} windows/s\n")
-            self.stream.flush()
+            line = f"step {step:>5}/{self.total}  loss {loss:.4f}  {wps:>8,.0f} windows/s"
+            if self.bar.enabled:
+                from tqdm import tqdm
+
+                tqdm.write(line, file=self.stream)
+            else:
+                print(line, file=self.stream, flush=True)
 
     def close(self) -> None:
-        if self.tty and not self.quiet:
-            self.stream.write("\r" + " " * 90 + "\r")
-            self.stream.flush()
+        self.bar.close()
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -178,7 +191,7 @@ def run_demo(steps: int = 300, batch_size: int = 32, out: str | os.PathLike = "f
     batch_size : int
         Windows per step.
     out : path
-        PNG of predicted vs observed signal on the held-out chromosome.
+        Figure of predicted vs observed signal on the held-out chromosome (PNG; .svg or .pdf by extension).
     device : {"auto", "cpu", "cuda"}
         ``"auto"``: the GPU when torch sees one.
     seed : int
@@ -196,7 +209,7 @@ def run_demo(steps: int = 300, batch_size: int = 32, out: str | os.PathLike = "f
     dict
         ``loss_first``, ``loss_last`` (mean training loss of the first and last tenth of the steps),
         ``losses`` (per step), ``heldout_r`` (track -> Pearson r), ``heldout_mse``, ``windows_per_s``
-        (training), ``read_windows_per_s`` (data loading alone), ``png``, ``seconds`` (the whole run),
+        (training), ``read_windows_per_s`` (data loading alone), ``figure`` (also as ``png``), ``seconds`` (the whole run),
         ``kernel_seconds`` (loading or, on a first run, compiling the reader's kernels), ``device``.
     """
     t_start = time.perf_counter()
@@ -324,13 +337,14 @@ def run_demo(steps: int = 300, batch_size: int = 32, out: str | os.PathLike = "f
     hi = min(lo + span, obs_raw.shape[1])
     out = Path(out)
     title = f"fastwig demo: held-out {held_out}:{x0 + lo * BIN:,}-{x0 + hi * BIN:,}, {steps} steps"
-    write_plot(out, title, names, obs_raw[:, lo:hi], pred_raw[:, lo:hi], r)
+    write_plot(out, title, names, obs_raw[:, lo:hi], pred_raw[:, lo:hi], r, start=x0 + lo * BIN, chrom=held_out)
     seconds = time.perf_counter() - t_start
     say(f"wrote {out} ({out.stat().st_size:,} bytes): predicted (lines) vs observed (grey) signal")
     say(f"done in {seconds:.1f}s")
     return {"loss_first": loss_first, "loss_last": loss_last, "losses": losses, "heldout_r": r,
             "heldout_mse": mse, "windows_per_s": seen / train_s, "read_windows_per_s": seen / max(read_time, 1e-9),
-            "png": str(out), "seconds": seconds, "kernel_seconds": t_kernels, "device": str(device), "steps": steps,
+            "figure": str(out), "png": str(out), "seconds": seconds, "kernel_seconds": t_kernels,
+            "device": str(device), "steps": steps,
             "batch_size": batch_size}
 
 
@@ -341,131 +355,74 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / den) if den > 0 else 0.0
 
 
-# --- a PNG without a plotting library ---------------------------------------------------------------
-
-def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
-    """Write an 8-bit RGB image (height, width, 3) as a PNG file (zlib + struct, no dependency)."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (h, w, 3) array, got {rgb.shape}")
-    h, w, _ = rgb.shape
-    raw = np.concatenate([np.zeros((h, 1), dtype=np.uint8), rgb.reshape(h, w * 3)], axis=1).tobytes()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-    Path(path).write_bytes(png)
-
-
-_FONT = {
-    "A": "01110100011000111111100011000110001", "B": "11110100011000111110100011000111110",
-    "C": "01110100011000010000100001000101110", "D": "11110100011000110001100011000111110",
-    "E": "11111100001000011110100001000011111", "F": "11111100001000011110100001000010000",
-    "G": "01110100011000010111100011000101111", "H": "10001100011000111111100011000110001",
-    "I": "01110001000010000100001000010001110", "J": "00111000100001000010000101001001100",
-    "K": "10001100101010011000101001001010001", "L": "10000100001000010000100001000011111",
-    "M": "10001110111010110101100011000110001", "N": "10001100011100110101100111000110001",
-    "O": "01110100011000110001100011000101110", "P": "11110100011000111110100001000010000",
-    "Q": "01110100011000110001101011001001101", "R": "11110100011000111110101001001010001",
-    "S": "01111100001000001110000010000111110", "T": "11111001000010000100001000010000100",
-    "U": "10001100011000110001100011000101110", "V": "10001100011000110001100010101000100",
-    "W": "10001100011000110101101011010101010", "X": "10001100010101000100010101000110001",
-    "Y": "10001100010101000100001000010000100", "Z": "11111000010001000100010001000011111",
-    "0": "01110100011001110101110011000101110", "1": "00100011000010000100001000010001110",
-    "2": "01110100010000100010001000100011111", "3": "11111000100010000010000011000101110",
-    "4": "00010001100101010010111110001000010", "5": "11111100001111000001000011000101110",
-    "6": "00110010001000011110100011000101110", "7": "11111000010001000100010000100001000",
-    "8": "01110100011000101110100011000101110", "9": "01110100011000101111000010001001100",
-    " ": "0" * 35, ":": "00000011000110000000011000110000000", ".": "00000000000000000000000000110001100",
-    ",": "00000000000000000000011000010001000", "-": "00000000000000011111000000000000000",
-    "=": "00000000001111100000111110000000000", "(": "00010001000100001000010000010000010",
-    ")": "01000001000001000010000100010001000", "/": "00001000100001000100010000100010000",
-    "_": "00000000000000000000000000000011111", "+": "00000001000010011111001000010000000",
-}
-
-
-def _text(img: np.ndarray, x: int, y: int, s: str, color=(0, 0, 0), scale: int = 2) -> None:
-    for ch in s.upper():
-        glyph = _FONT.get(ch, _FONT[" "])
-        bits = np.array([c == "1" for c in glyph], dtype=bool).reshape(7, 5)
-        block = np.kron(bits, np.ones((scale, scale), dtype=bool))
-        h, w = block.shape
-        sub = img[y:y + h, x:x + w]
-        sub[block[:sub.shape[0], :sub.shape[1]]] = color
-        x += 6 * scale
-
-
-def _line(img: np.ndarray, xs: np.ndarray, ys: np.ndarray, color, width: int = 2) -> None:
-    h, w, _ = img.shape
-    for x0, y0, x1, y1 in zip(xs[:-1], ys[:-1], xs[1:], ys[1:]):
-        n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
-        px = np.rint(np.linspace(x0, x1, n)).astype(int)
-        py = np.rint(np.linspace(y0, y1, n)).astype(int)
-        for d in range(width):
-            ok = (px >= 0) & (px < w) & (py + d >= 0) & (py + d < h)
-            img[py[ok] + d, px[ok]] = color
-
+# --- the figure -----------------------------------------------------------------------------------
 
 def write_plot(path: str | os.PathLike, title: str, names: list[str], observed: np.ndarray,
-               predicted: np.ndarray, r: dict[str, float]) -> None:
-    """One panel per track: observed signal as grey bars, prediction as a coloured line; a PNG."""
+               predicted: np.ndarray, r: dict[str, float], *, start: int = 0, bin_size: int = BIN,
+               chrom: str = "") -> None:
+    """One panel per track: observed signal as grey bars, the prediction as a coloured line.
+
+    Parameters
+    ----------
+    path : path
+        Image to write; the format follows the extension (.png, .svg, .pdf).
+    title : str
+    names : list of str
+        Track names (one panel each).
+    observed, predicted : float (tracks, bins)
+        Signal per bin, in the tracks' units.
+    r : dict
+        Track name -> Pearson r of the held-out chromosome, shown in each panel.
+    start : int
+        0-based position of the first bin (the x axis is in bases).
+    bin_size : int
+        Bases per bin.
+    chrom : str
+        Chromosome, for the x axis label.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")   # writes a file; needs no display
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    observed, predicted = np.asarray(observed), np.asarray(predicted)
     n_tracks, n_bins = observed.shape
-    W, left, right, panel_h, top, gap = 1000, 110, 20, 140, 50, 24
-    H = top + n_tracks * (panel_h + gap) + 40
-    img = np.full((H, W, 3), 255, dtype=np.uint8)
-    _text(img, 10, 12, title, scale=2)
-    pw = W - left - right
-    for t in range(n_tracks):
-        y0 = top + t * (panel_h + gap)
-        ymax = float(max(observed[t].max(), predicted[t].max(), 1e-6)) * 1.05
-        img[y0:y0 + panel_h, left] = (0, 0, 0)
-        img[y0 + panel_h, left:left + pw] = (0, 0, 0)
-        edges = left + np.rint(np.linspace(0, pw, n_bins + 1)).astype(int)
-        for b in range(n_bins):
-            hgt = round(float(observed[t, b]) / ymax * (panel_h - 2))
-            if hgt > 0:
-                img[y0 + panel_h - hgt:y0 + panel_h, edges[b] + 1:max(edges[b + 1], edges[b] + 2)] = (190, 190, 190)
-        xs = (edges[:-1] + edges[1:]) / 2
-        ys = y0 + panel_h - 1 - predicted[t] / ymax * (panel_h - 2)
-        _line(img, xs, ys, COLORS[t % len(COLORS)], width=2)
-        _text(img, 8, y0 + 4, names[t][:8], COLORS[t % len(COLORS)], scale=2)
-        _text(img, 8, y0 + 26, f"R={r.get(names[t], 0):.2f}", scale=2)
-        _text(img, 8, y0 + panel_h - 14, "0", scale=2)
-        _text(img, 8, y0 + 48, f"{ymax:.0f}" if ymax >= 10 else f"{ymax:.1f}", (90, 90, 90), scale=2)
-    ly = H - 30
-    img[ly:ly + 14, left:left + 30] = (190, 190, 190)
-    _text(img, left + 38, ly, "OBSERVED", scale=2)
-    _line(img, np.array([left + 200, left + 230]), np.array([ly + 6, ly + 6]), COLORS[0])
-    _text(img, left + 238, ly, "PREDICTED", scale=2)
-    write_png(path, img)
+    edges = start + bin_size * np.arange(n_bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig, axes = plt.subplots(n_tracks, 1, sharex=True, squeeze=False, figsize=(10, 1.9 * n_tracks + 1.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for t, ax in enumerate(axes[:, 0]):
+        ax.stairs(observed[t], edges, fill=True, color="0.75", label="observed")
+        ax.plot(centres, predicted[t], color=colors[t % len(colors)], linewidth=1.5, label="predicted")
+        ax.set_ylabel(f"{names[t]}\n(signal)")
+        ax.text(0.995, 0.92, f"held-out r = {r.get(names[t], float('nan')):.2f}", transform=ax.transAxes,
+                ha="right", va="top", fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.set_ylim(bottom=0)
+        ax.margins(x=0)
+        if t == 0:
+            ax.legend(loc="upper left", frameon=False, ncol=2, fontsize=9)
+    last = axes[-1, 0]
+    last.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{int(x):,}"))
+    last.set_xlabel(f"{chrom} position (bp)".strip() + f", {bin_size} bp bins")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
-# --- command line ---------------------------------------------------------------------------------
+# --- command line (the ``fastwig demo`` subcommand lives in fastwig.cli.demo) --------------------------
 
 def add_arguments(parser) -> None:
     """The demo's options, on an argparse (sub)parser."""
-    parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per step (default 32)")
-    parser.add_argument("--out", default="fastwig-demo.png", help="PNG to write (default ./fastwig-demo.png)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="where to train (default: the GPU when there is one)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lr", type=float, default=2e-2, help="peak Adam learning rate (one-cycle schedule)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--json", default=None, help="also write the results as JSON to this file")
-    parser.add_argument("--quiet", action="store_true", help="print nothing")
+    from .cli import demo as _cli
+
+    _cli.add_arguments(parser)
 
 
 def main_args(args) -> int:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        print("fastwig demo needs PyTorch: pip install 'fastwig[torch]' (or pip install torch)", file=sys.stderr)
-        return 2
-    res = run_demo(steps=args.steps, batch_size=args.batch_size, out=args.out, device=args.device,
-                   seed=args.seed, lr=args.lr, threads=args.threads, quiet=args.quiet)
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
-    return 0
+    """Run the demo for parsed arguments (see :func:`add_arguments`); the exit status."""
+    from .cli import demo as _cli
+
+    return _cli.run(args)

@@ -1,26 +1,30 @@
-"""A minimal progress bar on stderr (no tqdm dependency).
+"""Progress bars for long jobs (thresholding a genome, stats over a BED, bench, the demo), drawn by tqdm.
 
-The bar draws only when enabled and its stream is a terminal, so logs, pipes and test runs stay
-clean; it redraws at most every ``min_interval`` seconds.
+:class:`Progress` keeps the small interface the rest of fastwig calls (``update``, ``close``, a
+context manager) and decides once whether to draw: only when enabled and the stream is a terminal,
+so logs, pipes and test runs stay clean.  tqdm is imported when a bar is created, not with fastwig.
 """
 
 from __future__ import annotations
 
 import sys
-import time
-from typing import IO
+from typing import IO, Any
+
+# "100.0%" rather than tqdm's "100%": one decimal shows movement on genome-sized totals
+_FORMAT = "{desc}{percentage:5.1f}% |{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 
 
-def _si(x: float) -> str:
-    for unit in ("", "k", "M", "G", "T"):
-        if abs(x) < 1000:
-            return f"{x:.0f}{unit}" if unit == "" else f"{x:.1f}{unit}"
-        x /= 1000.0
-    return f"{x:.1f}P"
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is an open terminal (False for files, pipes, closed streams)."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except (ValueError, OSError):  # a closed stream
+        return False
 
 
 class Progress:
-    """A one-line progress bar.
+    """A one-line progress bar on ``file`` (tqdm underneath).
 
     Parameters
     ----------
@@ -35,62 +39,51 @@ class Progress:
     file : text stream, default ``sys.stderr``
     min_interval : float
         Seconds between redraws.
+    width : int, optional
+        Characters of the bar itself (default: tqdm's, from the terminal width).
 
     Examples
     --------
     >>> with Progress(100, "reading", enabled=False) as bar:
     ...     for _ in range(10):
     ...         bar.update(10)
+    >>> bar.n
+    100
     """
 
     def __init__(self, total: int, desc: str = "", unit: str = "", enabled: bool = True,
-                 file: IO[str] | None = None, min_interval: float = 0.1, width: int = 30) -> None:
+                 file: IO[str] | None = None, min_interval: float = 0.1, width: int | None = None) -> None:
         self.total = max(int(total), 0)
-        self.desc = desc
-        self.unit = unit
         self.file = sys.stderr if file is None else file
-        isatty = getattr(self.file, "isatty", None)
-        try:
-            tty = bool(isatty()) if isatty is not None else False
-        except (ValueError, OSError):  # closed stream
-            tty = False
-        self.enabled = bool(enabled) and tty
-        self.min_interval = float(min_interval)
-        self.width = int(width)
+        self.enabled = bool(enabled) and is_terminal(self.file)
         self.n = 0
-        self._t0 = time.perf_counter()
-        self._last = 0.0
+        self._bar = None
+        if self.enabled:
+            from tqdm import tqdm
+
+            fmt = _FORMAT if width is None else _FORMAT.replace("{bar}", f"{{bar:{int(width)}}}")
+            self._bar = tqdm(total=self.total, desc=f"{desc}: " if desc else "", unit=unit or "it", unit_scale=True,
+                             file=self.file, mininterval=float(min_interval), bar_format=fmt, dynamic_ncols=True)
 
     def update(self, n: int = 1) -> None:
         """Add ``n`` units of finished work (redraws if due)."""
         self.n += int(n)
-        if self.enabled:
-            now = time.perf_counter()
-            if now - self._last >= self.min_interval or self.n >= self.total:
-                self._last = now
-                self._draw(now)
+        if self._bar is not None:
+            self._bar.update(int(n))
 
-    def _draw(self, now: float) -> None:
-        elapsed = max(now - self._t0, 1e-9)
-        frac = min(self.n / self.total, 1.0) if self.total else 1.0
-        filled = int(round(frac * self.width))
-        bar = "#" * filled + "-" * (self.width - filled)
-        rate = self.n / elapsed
-        unit = f" {self.unit}" if self.unit else ""
-        line = (f"\r{self.desc + ': ' if self.desc else ''}{frac * 100:5.1f}% |{bar}| "
-                f"{_si(self.n)}/{_si(self.total)}{unit} [{elapsed:.1f}s, {_si(rate)}{unit}/s]")
-        self.file.write(line)
-        self.file.flush()
+    def set_postfix(self, text: str) -> None:
+        """Text after the bar (a loss, a rate): shown on the next redraw."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=False)
 
     def close(self) -> None:
         """Draw the final state and end the line."""
-        if self.enabled:
-            self._draw(time.perf_counter())
-            self.file.write("\n")
-            self.file.flush()
-            self.enabled = False
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self.enabled = False
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
