@@ -1,4 +1,4 @@
-"""Runs kernel drivers: chunks of items on a thread pool for the CPU twins (GPU: ``fastwig.gpu``).
+"""fastwig's thread pool: chunks of a stage's items run on Python threads, for the CPU twins.
 
 The CPU drivers are serial ``numba.njit(nogil=True)`` loops over an item range; this module splits the
 items of a stage into chunks and runs them on a process-wide pool of Python threads, which run truly

@@ -197,11 +197,11 @@ class BigWig:
         threads = resolve_threads(None)
         with cache.lock:
             cache._ensure()
-            st = self._cache_state
-            hit = (st.pos[uniq] >= 0) & (st.until[uniq] == UNTIL_COMPLETE) & (cache.capacity > 0)
+            pos, length, flags, until = cache.lookup(self._cache_state, uniq)
+            hit = (pos >= 0) & (until == UNTIL_COMPLETE) & (cache.capacity > 0)
             bs = fetch_blocks([self], np.zeros(uniq.size, np.int64), uniq,
-                                      np.full(uniq.size, -1, np.int64), np.where(hit, st.pos[uniq], -1),
-                                      np.where(hit, st.length[uniq], 0), np.where(hit, st.flags[uniq], 0),
+                                      np.full(uniq.size, -1, np.int64), np.where(hit, pos, -1),
+                                      np.where(hit, length, 0), np.where(hit, flags, 0),
                                       threads)
             buf, u32, f32 = bs.views()
             cap = int(((bs.length - 24) // 4).clip(0).sum()) + 1

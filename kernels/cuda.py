@@ -123,7 +123,7 @@ def _grid(items: int, threads_per_block: int, blocks: int) -> tuple[int, int]:
 # the GPU build of the same per-item function.  Items of a stage write disjoint outputs, so the
 # kernels need no synchronisation inside a stage; stages follow one another on one stream.
 
-# per-block mode bits (inflate and scan kernels)
+# per-block mode bits of the load and scan kernels (defined with the load item, kernels/inflate.py)
 MODE_SWAP = 1       # the file is big-endian
 MODE_RAW = 2        # the block is stored uncompressed (uncompressBufSize 0): copy it, do not inflate
 
@@ -132,11 +132,10 @@ NO_ERROR = (1 << 63) - 1     # initial value of the error slot (no failing block
 
 def _build_inflate():
     _cuda()
-    from . import inflate, status
+    from . import inflate
 
-    item = _twin.gpu(inflate.inflate_item)
+    item = _twin.gpu(inflate.load_block)
     work_size = inflate.INFLATE_WORK_SIZE
-    err_output_full = status.ERR_OUTPUT_FULL
 
     @cuda.jit
     def inflate_kernel(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, result):
@@ -146,22 +145,7 @@ def _build_inflate():
         i = cuda.grid(1)
         step = cuda.gridsize(1)
         while i < m:
-            # ranges clipped to the arrays, as the CPU driver does
-            s_lo = max(src_off[i], 0)
-            s_hi = max(min(src_end[i], src.shape[0]), s_lo)
-            d_lo = max(dst_off[i], 0)
-            d_hi = max(min(dst_end[i], dst.shape[0]), d_lo)
-            md = mode[i]
-            if md & MODE_RAW:
-                n = s_hi - s_lo
-                if n > d_hi - d_lo:
-                    result[i] = err_output_full
-                else:
-                    for k in range(n):
-                        dst[d_lo + k] = src[s_lo + k]
-                    result[i] = n
-            else:
-                result[i] = item(src, s_lo, s_hi, dst, d_lo, d_hi, stop[i], (md & MODE_SWAP) != 0, work)
+            result[i] = item(src, src_off[i], src_end[i], dst, dst_off[i], dst_end[i], stop[i], mode[i], work)
             i += step
 
     return inflate_kernel
@@ -169,10 +153,9 @@ def _build_inflate():
 
 def _build_scan():
     _cuda()
-    from . import decode, status
+    from . import decode
 
-    item = _twin.gpu(decode.scan_block)
-    early_stop = status.EARLY_STOP
+    item = _twin.gpu(decode.scan_loaded)
 
     @cuda.jit
     def scan_kernel(buf, u32, lo, n, mode, flags, length, err):
@@ -180,22 +163,12 @@ def _build_scan():
         i = cuda.grid(1)
         step = cuda.gridsize(1)
         while i < m:
-            ni = n[i]
-            if ni < 0:
-                f = ni            # the inflate status of a failed block
-                key = i
-            else:
-                cut = ni >= early_stop    # inflation stopped early: the last section may be cut
-                if cut:
-                    ni = ni & (early_stop - 1)
-                f = item(buf, u32, lo[i], ni, (mode[i] & MODE_SWAP) != 0, cut)
-                key = m + i
+            f, ln = item(buf, u32, lo[i], n[i], (mode[i] & MODE_SWAP) != 0)
             flags[i] = f
+            length[i] = ln
             if f < 0:
-                length[i] = 0     # the expansion kernel then reads nothing of a bad block
-                cuda.atomic.min(err, 0, key)
-            else:
-                length[i] = ni
+                # the first failing block, keyed as fastwig.load.first_failure keys it
+                cuda.atomic.min(err, 0, i if n[i] < 0 else m + i)
             i += step
 
     return scan_kernel
@@ -225,23 +198,28 @@ def _build_expand():
     return expand_kernel
 
 
-def _build_reduce():
+def _build_bins():
     _cuda()
-    from . import expand
+    from . import bins
 
-    item = _twin.gpu(expand.reduce_item)
+    item = _twin.gpu(bins.bin_item)
+    chunk = bins.CHUNK
 
     @cuda.jit
-    def reduce_kernel(src, bin_size, stat, covered_only, missing, out):
-        nbins = out.shape[1]
-        total = out.shape[0] * nbins
-        i = cuda.grid(1)
+    def bins_kernel(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, starts, chrom_len, n_tracks,
+                    bin_size, per_row, nbins, stat, covered_only, missing, oob, oob_covers, out, painted):
+        # the slow path's paint scratch (1 KiB of local memory; unused while records do not overlap)
+        scratch = cuda.local.array(chunk, np.float32)
+        total = painted.shape[0]
+        k = cuda.grid(1)
         step = cuda.gridsize(1)
-        while i < total:
-            item(src, i // nbins, i % nbins, bin_size, stat, covered_only, missing, out)
-            i += step
+        while k < total:
+            painted[k] = item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, starts, chrom_len,
+                              n_tracks, bin_size, per_row, nbins, stat, covered_only, missing, oob, oob_covers,
+                              out, scratch, k)
+            k += step
 
-    return reduce_kernel
+    return bins_kernel
 
 
 def inflate_batch_gpu(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, result,
@@ -327,17 +305,19 @@ def expand_batch_gpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chr
                        np.int64(width), chrom_len, np.float32(missing), np.float32(oob), out)
 
 
-def reduce_batch_gpu(src, bin_size, stat, covered_only, missing, out, threads_per_block: int, blocks: int,
-                     stream=0) -> None:
-    """Reduce per-base rows ``src`` (float32 (rows, width), NaN = no data) into bins ``out``
-    (float32 (rows, width // bin_size)); GPU twin of :func:`kernels.expand.reduce_batch_cpu`,
-    one thread per (row, bin)."""
-    total = out.shape[0] * out.shape[1]
-    if total == 0:
+def bin_batch_gpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, starts, chrom_len, n_tracks,
+                  bin_size, per_row, nbins, stat, covered_only, missing, oob, oob_covers, out, painted,
+                  threads_per_block: int, blocks: int, stream=0) -> None:
+    """Reduce every (row, part) item straight into bins; GPU twin of :func:`kernels.bins.bin_batch_cpu`
+    (same arguments, one thread per item, ``painted`` (int64, one per item) sized to the items)."""
+    items = painted.shape[0]
+    if items == 0:
         return
-    k = _kernel("reduce", _build_reduce)
-    nb, tpb = _grid(total, threads_per_block, blocks)
-    k[nb, tpb, stream](src, np.int64(bin_size), np.int64(stat), bool(covered_only), np.float32(missing), out)
+    k = _kernel("bins", _build_bins)
+    nb, tpb = _grid(items, threads_per_block, blocks)
+    k[nb, tpb, stream](buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chrom, starts, chrom_len,
+                       np.int64(n_tracks), np.int64(bin_size), np.int64(per_row), np.int64(nbins), np.int64(stat),
+                       bool(covered_only), np.float32(missing), np.float32(oob), bool(oob_covers), out, painted)
 
 
 # --- memory, streams, events: the host side's only door to numba.cuda ----------------------------
@@ -473,3 +453,54 @@ def record(event, stream=0) -> None:
 def elapsed_ms(start, end) -> float:
     """Milliseconds between two recorded events (after a synchronize)."""
     return float(start.elapsed_time(end))
+
+
+# --- k-mer tokens (kernels/kmer.py) --------------------------------------------------------------
+
+def _build_kmer():
+    _cuda()
+    from . import kmer
+
+    item = _twin.gpu(kmer.kmer_run)
+
+    @cuda.jit
+    def kmer_kernel(codes, rc, out, k, stride, run):
+        tokens = out.shape[1]
+        runs = (tokens + run - 1) // run
+        total = codes.shape[0] * runs
+        g = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while g < total:
+            i = g // runs
+            t0 = (g - i * runs) * run
+            item(codes, out, i, t0, min(t0 + run, tokens), k, stride, rc[i] != 0)
+            g += step
+
+    return kmer_kernel
+
+
+def kmer_batch_gpu(codes, rc, out, k: int, stride: int, threads_per_block: int, blocks: int,
+                   tokens_per_item: int = 8, stream=0) -> None:
+    """k-mer tokens of a batch on the GPU; GPU twin of :func:`kernels.kmer.kmer_batch_cpu`.
+
+    Parameters
+    ----------
+    codes : uint8 (n, width), host or device
+        ASCII bytes.
+    rc : uint8 (n,), host or device
+        Non-zero: tokenise that window's reverse complement.
+    out : int64 (n, tokens), device (or host: numba copies it back)
+        ``tokens = kernels.kmer.n_tokens(width, k, stride)``.
+    k, stride : int
+        k-mer length (1..31) and step.
+    threads_per_block, blocks : int
+        Launch size; the grid-stride loop covers every run whatever it is.
+    tokens_per_item : int, default 8
+        Tokens one thread computes with a rolling value (1: each token read on its own, ``k`` reads).
+    stream : numba CUDA stream or 0
+    """
+    if codes.shape[0] == 0 or out.shape[1] == 0:
+        return
+    kern = _kernel("kmer", _build_kmer)
+    kern[int(blocks), int(threads_per_block), stream](codes, rc, out, np.int64(k), np.int64(stride),
+                                                      np.int64(max(1, int(tokens_per_item))))

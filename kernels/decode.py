@@ -176,8 +176,39 @@ def block_records(buf, u32, f32, lo, n, chrom, qstart, qend, starts, ends, value
     return at
 
 
+@twin
+def scan_loaded(buf, u32, lo, loaded, swap):
+    """Scan a block after :func:`kernels.inflate.load_block`, whose result ``loaded`` it takes.
+
+    ``loaded`` is the inflated length, with ``status.EARLY_STOP`` set when inflation stopped early
+    (the last section may then be cut), or the negative status of a failed load, passed on.
+
+    Returns
+    -------
+    (flags, length) : ``scan_block``'s flags (or a negative status) and the block's usable length
+        (0 for a failed block, so that the expansion reads nothing of it)
+    """
+    if loaded < 0:
+        return loaded, 0
+    cut = loaded >= status.EARLY_STOP
+    n = loaded & (status.EARLY_STOP - 1) if cut else loaded
+    f = scan_block(buf, u32, lo, n, swap, cut)
+    if f < 0:
+        return f, 0
+    return f, n
+
+
 @numba.njit(nogil=True, cache=True)
 def scan_batch_cpu(buf, u32, lo, n, swap, may_be_partial, result, i0, i1):
     """CPU driver of :func:`scan_block` over items ``i0 .. i1-1`` (per-item arrays); writes ``result``."""
     for i in range(i0, i1):
         result[i] = scan_block(buf, u32, lo[i], n[i], swap[i] != 0, may_be_partial[i] != 0)
+
+
+@numba.njit(nogil=True, cache=True)
+def scan_loaded_cpu(buf, u32, lo, loaded, mode, flags, length, i0, i1):
+    """CPU driver of :func:`scan_loaded` over items ``i0 .. i1-1``; ``mode`` bit 1 is the byte swap."""
+    for i in range(i0, i1):
+        f, n = scan_loaded(buf, u32, lo[i], loaded[i], (mode[i] & 1) != 0)
+        flags[i] = f
+        length[i] = n

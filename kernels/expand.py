@@ -1,7 +1,7 @@
-"""Interval expansion: paint the records of canonical blocks into dense per-base rows, and reduce
-rows into bins.
+"""Interval expansion: paint the records of canonical blocks into dense per-base rows.
 
-One item is one (window, track) row.  Its blocks are visited in file order and, within a block,
+One item is one (window, track) row (binned reads do not come here: :mod:`kernels.bins` reduces
+records straight into bins, and paints through :func:`expand_range` only on its slow path).  Its blocks are visited in file order and, within a block,
 records in stored order, so where records overlap the one stored last wins -- identically on both
 twins, since every item writes only its own row.
 """
@@ -18,14 +18,6 @@ from .section import SECTION_HEADER_SIZE
 # Hot-loop indices go through IX: numba adds negative-index wraparound code to signed indices only,
 # which keeps LLVM from vectorising the fills.
 IX = np.uint64
-
-# reduction statistics (codes shared with fastwig.batch)
-STAT_MEAN = 0
-STAT_SUM = 1
-STAT_MIN = 2
-STAT_MAX = 3
-STAT_COVERAGE = 4
-
 
 @twin
 def paint(out, base, width, pos, ws, s, e, v, missing):
@@ -65,22 +57,20 @@ def first_record(u32, r, stride, count, ws):
 
 
 @twin
-def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, row, chrom, ws, width,
-                chrom_len, missing, oob, out):
-    """Fill ``out[row*width:(row+1)*width]`` with item ``item``: the window ``[ws, ws+width)`` on ``chrom``.
+def expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, chrom, ws, width,
+                 chrom_len, missing, oob, out, base):
+    """Paint bases ``[ws, ws+width)`` of plan item ``item`` into ``out[base:base+width]``.
 
     Parameters
     ----------
     buf, u32, f32 : the block arena as uint8, uint32 and float32 views of the same memory
     blk_lo, blk_len, blk_flags : int64 arrays, byte offset, length and scan flags of each block
     bptr, blist : int64 CSR: item i reads blocks ``blist[bptr[i]:bptr[i+1]]``, in file order
-    row : int, the output row this item fills
     chrom : int, the file's chromId for this window, or -1 when the file lacks the chromosome
     chrom_len : int, chromosome length; bases outside ``[0, chrom_len)`` get ``oob``
     missing, oob : float32 fill values
-    out : float32 (rows * width,), flat
+    out : float32, flat; base : int, where the range's first base goes
     """
-    base = row * width
     we = ws + width
     pos = 0
     if chrom >= 0:
@@ -147,43 +137,12 @@ def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ro
 
 
 @twin
-def reduce_item(src, row, b, bin_size, stat, covered_only, missing, out):
-    """Reduce bases ``src[row, b*bin_size:(b+1)*bin_size]`` (NaN = no data) into ``out[row, b]``."""
-    n = 0
-    total = 0.0
-    lo = np.inf
-    hi = -np.inf
-    for x in range(b * bin_size, (b + 1) * bin_size):
-        v = src[row, x]
-        if v == v:
-            n += 1
-            total += np.float64(v)  # float64 sums on every twin (the simulator would add float32s)
-            if v < lo:
-                lo = v
-            if v > hi:
-                hi = v
-    if stat == STAT_COVERAGE:
-        out[row, b] = n / bin_size
-        return
-    if n < bin_size and not covered_only:
-        # uncovered bases take the fill value
-        fill = np.float64(missing)
-        total += fill * (bin_size - n)
-        if fill < lo:
-            lo = fill
-        if fill > hi:
-            hi = fill
-        n = bin_size
-    if n == 0:
-        out[row, b] = missing
-    elif stat == STAT_MEAN:
-        out[row, b] = total / n
-    elif stat == STAT_SUM:
-        out[row, b] = total
-    elif stat == STAT_MIN:
-        out[row, b] = lo
-    else:
-        out[row, b] = hi
+def expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, row, chrom, ws, width,
+                chrom_len, missing, oob, out):
+    """Fill output row ``row`` (``out[row*width:(row+1)*width]``) with plan item ``item``, the window
+    ``[ws, ws+width)`` on ``chrom`` (see :func:`expand_range`)."""
+    expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, chrom, ws, width, chrom_len,
+                 missing, oob, out, row * width)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -202,11 +161,3 @@ def expand_batch_cpu(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, chr
         i = (row % n_tracks) * n + w
         expand_item(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, i, row, chrom[i], starts[w],
                     width, chrom_len[i], missing, oob, out)
-
-
-@numba.njit(nogil=True, cache=True)
-def reduce_batch_cpu(src, bin_size, stat, covered_only, missing, out, i0, i1):
-    """CPU driver of :func:`reduce_item` over flat (row, bin) items ``i0 .. i1 - 1``."""
-    nbins = out.shape[1]
-    for i in range(i0, i1):
-        reduce_item(src, i // nbins, i % nbins, bin_size, stat, covered_only, missing, out)

@@ -685,6 +685,45 @@ def inflate_item(src, src_lo, src_hi, dst, dst_lo, dst_hi, stop_coord, swap, wor
             return o - dst_lo
 
 
+# per-block mode bits of :func:`load_block` (and of the GPU drivers)
+MODE_SWAP = 1       # the file is big-endian
+MODE_RAW = 2        # the block is stored uncompressed (uncompressBufSize 0): copy it, do not inflate
+
+
+@twin
+def load_block(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, work):
+    """One stored block into ``dst[dst_off:dst_end]``: inflated, or copied when ``mode & MODE_RAW``.
+
+    Ranges outside the arrays are clipped to them (a clipped stream then reports ``ERR_INPUT_END`` or
+    ``ERR_OUTPUT_FULL``).  Returns what :func:`inflate_item` returns: the bytes written (with
+    ``status.EARLY_STOP`` set when inflation stopped early) or a negative status code.
+    """
+    s_lo = src_off if src_off > 0 else 0
+    s_hi = src_end if src_end < src.shape[0] else src.shape[0]
+    if s_hi < s_lo:
+        s_hi = s_lo
+    d_lo = dst_off if dst_off > 0 else 0
+    d_hi = dst_end if dst_end < dst.shape[0] else dst.shape[0]
+    if d_hi < d_lo:
+        d_hi = d_lo
+    if mode & MODE_RAW:
+        n = s_hi - s_lo
+        if n > d_hi - d_lo:
+            return ERR_OUTPUT_FULL
+        for k in range(n):
+            dst[IX(d_lo + k)] = src[IX(s_lo + k)]
+        return n
+    return inflate_item(src, s_lo, s_hi, dst, d_lo, d_hi, stop, (mode & MODE_SWAP) != 0, work)
+
+
+@numba.njit(nogil=True, cache=True)
+def load_batch_cpu(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, result, i0, i1):
+    """CPU driver of :func:`load_block` over items ``i0 .. i1-1`` (per-item int64 arrays); writes ``result``."""
+    work = np.empty(INFLATE_WORK_SIZE, dtype=np.int32)
+    for i in range(i0, i1):
+        result[i] = load_block(src, src_off[i], src_end[i], dst, dst_off[i], dst_end[i], stop[i], mode[i], work)
+
+
 @numba.njit(nogil=True, cache=True)
 def inflate_batch_cpu(src, src_off, src_end, dst, dst_off, dst_end, stop, swap, work, i0, i1, status):
     """Inflate items ``i0..i1-1`` serially (the caller runs chunks of items on a thread pool).
@@ -711,9 +750,6 @@ def inflate_batch_cpu(src, src_off, src_end, dst, dst_off, dst_end, stop, swap, 
         Out: per item, the bytes written or a negative status code.  Ranges outside the arrays are
         clipped to them (a clipped stream then reports ``ERR_INPUT_END`` or ``ERR_OUTPUT_FULL``).
     """
+    mode = MODE_SWAP if swap else 0
     for i in range(i0, i1):
-        s_lo = max(src_off[i], 0)
-        s_hi = min(src_end[i], src.size)
-        d_lo = max(dst_off[i], 0)
-        d_hi = min(dst_end[i], dst.size)
-        status[i] = inflate_item(src, s_lo, max(s_hi, s_lo), dst, d_lo, max(d_hi, d_lo), stop[i], swap, work)
+        status[i] = load_block(src, src_off[i], src_end[i], dst, dst_off[i], dst_end[i], stop[i], mode, work)

@@ -1,23 +1,25 @@
-"""Batched window reads on the GPU: what ``fastwig.read_windows(..., device="cuda")`` runs.
+"""The CUDA executor: the stages of the CPU executor (plan, load, fill) on the GPU twins.
 
-The host plans the batch exactly as the CPU path does (:func:`fastwig.batch.prepare`,
-:func:`fastwig.blocks.plan_rows`), then hands the device everything it needs in one copy:
+The host plans the batch exactly as the CPU executor does (:func:`fastwig.blocks.plan_rows`) and lays
+out its blocks with the same :func:`fastwig.load.block_layout`, then hands the device everything it
+needs in one copy:
 
-1. **Gather** (host, vectorised): one page-locked buffer holds an int64 section (per-block source and
-   output ranges, early-exit coordinates and mode bits; the items' block lists; chromosome ids and
-   lengths; window starts; the error slot) followed by the compressed bytes of every block the batch
-   needs, copied out of the files' memory maps by the njit gather :func:`kernels.pack.copy_ranges`.
+1. **Gather** (host): one page-locked buffer holds an int64 section (per-block source and output
+   ranges, early-exit coordinates and mode bits; the items' block lists; chromosome ids and lengths;
+   window starts; the error slot) followed by the stored bytes of every block the batch needs, read
+   with ``pread`` by :func:`fastwig.load.read_stored` (never through a memory map).
 2. **One host-to-device copy** of that buffer, asynchronous on the batch's stream.
 3. **Kernels** (``kernels/cuda.py``), each the GPU build of the same per-item function as its CPU
-   twin: inflate (one thread per zlib stream, Huffman tables in ``cuda.local.array``; blocks of
-   uncompressed files are copied), scan (one thread per block: check sections, canonical byte
-   order), expand (one thread per (window, track) item, straight into the output, or into a per-base
-   scratch that the reduce kernel (one thread per bin) turns into bins).
+   twin: load (:func:`kernels.inflate.load_block`: one thread per zlib stream, Huffman tables in
+   ``cuda.local.array``; blocks of uncompressed files are copied), scan
+   (:func:`kernels.decode.scan_loaded`: one thread per block), then fill: expand (one thread per
+   (window, track) row, straight into the output) or bins (:func:`kernels.bins.bin_item`: one thread
+   per (row, part) item, reduced straight from records -- no per-base scratch on the device).
    Launch sizes come from ``settings.gpu_threads_per_block`` / ``gpu_max_blocks`` at call time
    (inflate and expand use blocks of at most one warp, :data:`SERIAL_MAX_THREADS_PER_BLOCK`).
 4. **One synchronisation** at the end of the batch: an 8-byte copy of the error slot, which the scan
-   kernel lowers atomically to the first failing block.  Only when it names one are the statuses
-   fetched, to raise the same :class:`~fastwig.errors.FormatError` as the CPU path.
+   kernel lowers atomically to the first failing block (keyed as :func:`fastwig.load.first_failure`).
+   Only when it names one are the statuses fetched, to raise the same error as the CPU executor.
 
 No block cache on the device in this first version: every batch inflates all the blocks it needs
 (early exit still stops each stream once it passes the last window needing it).  Host and device
@@ -37,13 +39,13 @@ import time
 
 import numpy as np
 
-from . import backend
-from ._kernels import pack
-from .batch import STATS, prepare
-from .blocks import _align4, _exclusive_cumsum, _raise_on_error, block_layout, plan_rows
-from .cache import cache
-from .config import resolve_threads, settings
-from .errors import CudaUnavailable, RangeError
+from .._kernels import bins
+from ..blocks import plan_rows
+from ..cache import cache
+from ..config import settings
+from ..errors import CudaUnavailable, RangeError
+from ..load import block_layout, raise_block_error, read_stored
+from ..request import BatchRequest
 
 _lock = threading.Lock()             # the scratch buffers below serve one batch at a time
 _pinned: dict[str, np.ndarray] = {}
@@ -62,7 +64,7 @@ SERIAL_MAX_THREADS_PER_BLOCK = 32
 
 def _kc():
     """``kernels.cuda``, once CUDA is known to be usable; raises CudaUnavailable otherwise."""
-    from ._kernels import cuda_module
+    from .._kernels import cuda_module
     kc = cuda_module()
 
     if not _probed:
@@ -160,51 +162,160 @@ class _Clock:
             self.out[name] = self.kc.elapsed_ms(a, b) / 1e3
 
 
-def read_windows_gpu(tracks, chroms, starts, width, *, bin_size: int = 1, stat: str = "mean",
-                     missing: float = 0.0, oob: float | None = None, covered_only: bool = False, out=None,
-                     device: str = "cuda", threads: int | None = None, stage_times: dict | None = None):
-    """Read a batch of windows from many bigWig tracks on the GPU (``read_windows(..., device="cuda")``).
+class CudaExecutor:
+    """Runs a :class:`~fastwig.request.BatchRequest` on a CUDA device (``"cuda"`` or ``"cuda:N"``)."""
 
-    Same arguments, checks and values as :func:`fastwig.read_windows` on the CPU, bit for bit.
+    def __init__(self, device: str, threads: int, stage_times: dict | None = None):
+        """``stage_times``, when given, is filled with the seconds each stage took (host: ``plan``,
+        ``gather``; device: ``h2d``, ``inflate``, ``scan``, ``expand`` or ``bins``; ``sync``, ``total``)
+        and the batch's ``blocks``, ``compressed_bytes`` and ``inflated_bytes`` (profiling: it costs a
+        copy of the load statuses)."""
+        self.index = _parse_device(device)
+        self.device = device
+        self.threads = threads
+        self.stage_times = stage_times
+        self.kc = _kc()
 
-    Parameters
-    ----------
-    tracks, chroms, starts, width, bin_size, stat, missing, oob, covered_only
-        As :func:`fastwig.read_windows`.
-    out : device array, optional
-        float32 (n, len(tracks), width // bin_size), C-contiguous, on the GPU: a numba device array
-        or anything with ``__cuda_array_interface__`` (a torch CUDA tensor).  Written in place and
-        returned as given.
-    device : str
-        ``"cuda"`` (the current device) or ``"cuda:N"``.
-    threads : int, optional
-        Host threads gathering the compressed bytes (default: the ``threads`` setting).
-    stage_times : dict, optional
-        Profiling: filled with the seconds each stage took (host: ``prepare``, ``plan``, ``gather``;
-        device: ``h2d``, ``inflate``, ``scan``, ``expand``, ``reduce``; ``sync``, ``total``) and the
-        batch's ``blocks``, ``compressed_bytes`` and ``inflated_bytes``.  Costs an extra copy of the
-        inflate statuses; leave it None in production.
+    def allocate(self, req: BatchRequest, out=None):
+        """The result: ``out`` (a CUDA array of ``req.shape``, checked) or a new numba device array."""
+        kc = self.kc
+        with kc.select_device(self.index):
+            if out is None:
+                return kc.device_empty(req.shape, np.float32)
+            _check_out(kc, out, req.shape)
+            return out
 
-    Returns
-    -------
-    device array
-        ``out``, or a new numba device array, float32 (n, len(tracks), width // bin_size) on the GPU:
-        ``torch.as_tensor(x, device="cuda")`` shares its memory.  The kernels have finished when this
-        returns.
+    def run(self, req: BatchRequest, out):
+        """All stages of one batch, into ``out`` (from :meth:`allocate`); returns ``out`` once the
+        kernels have finished."""
+        if req.n == 0 or req.n_tracks == 0:
+            return out
+        t0 = time.perf_counter()
+        kc = self.kc
+        with _lock, kc.select_device(self.index):
+            _Batch(self, req, kc.as_device_array(out), t0).run()
+        return out
 
-    Raises
-    ------
-    CudaUnavailable
-        numba.cuda finds no usable device (or numba-cuda is not installed).
-    RangeError, FormatError, ChromNotFound
-        As the CPU path.
-    """
-    index = _parse_device(device)
-    kc = _kc()
-    t0 = time.perf_counter()
-    with _lock, kc.select_device(index):
-        return _read(kc, tracks, chroms, starts, width, bin_size, stat, missing, oob, covered_only, out,
-                     threads, stage_times, t0)
+
+class _Batch:
+    """One batch on the device: plan -> load (gather, copy, load and scan kernels) -> fill -> check."""
+
+    def __init__(self, ex: CudaExecutor, req: BatchRequest, out_dev, t0: float):
+        self.ex, self.req, self.out_dev, self.kc = ex, req, out_dev, ex.kc
+        self.dev_id = self.kc.current_device_id()
+        stream = _streams.get(self.dev_id)
+        if stream is None:
+            stream = _streams[self.dev_id] = self.kc.new_stream()
+        self.stream = stream
+        self.clock = _Clock(self.kc, stream, ex.stage_times)
+        self.clock.t = self.t0 = t0
+        tpb, max_blocks = int(settings.gpu_threads_per_block), int(settings.gpu_max_blocks)
+        self.launch = (tpb, max_blocks)
+        self.serial_launch = (min(tpb, SERIAL_MAX_THREADS_PER_BLOCK), max_blocks)
+
+    def run(self) -> None:
+        plan = self.plan()
+        self.load(plan)
+        self.fill(plan)
+        self.check()
+
+    def plan(self):
+        req = self.req
+        with cache.lock:  # plan_track borrows each file's scratch marks
+            plan = plan_rows(req.tracks, req.chrom_ids, req.starts, req.width, use_cache=False)
+        self.lay = block_layout(req.tracks, plan.track, plan.leaf)
+        self.clock.host("plan")
+        return plan
+
+    def load(self, plan) -> None:
+        """Gather the int64 section and the stored bytes, copy them in, run the load and scan kernels."""
+        kc, req, lay, m = self.kc, self.req, self.lay, self.lay.m
+        rows = req.n * req.n_tracks
+        sections = (("err", 1), ("src_off", m), ("src_end", m), ("dst_off", m), ("dst_end", m), ("stop", m),
+                    ("mode", m), ("bptr", rows + 1), ("blist", plan.blist.size), ("chrom", rows),
+                    ("chrom_len", rows), ("starts", req.n))
+        at, layout = 0, {}
+        for name, count in sections:
+            layout[name] = (at, count)
+            at += count
+        meta_bytes = at * 8
+        total = meta_bytes + lay.packed_bytes
+        host = _host_buffer(kc, "batch", total)
+        meta = host[:meta_bytes].view(np.int64)
+        values = {"err": kc.NO_ERROR, "src_off": lay.src_lo, "src_end": lay.src_lo + lay.comp_size,
+                  "dst_off": lay.dst_lo, "dst_end": lay.dst_lo + lay.out_cap, "stop": plan.stop, "mode": lay.mode,
+                  "bptr": plan.bptr, "blist": plan.blist, "chrom": req.item_chroms,
+                  "chrom_len": req.item_chrom_lens, "starts": req.starts}
+        for name, (lo, count) in layout.items():
+            meta[lo:lo + count] = values[name]
+        read_stored(req.tracks, lay, host, meta_bytes, self.ex.threads)
+        self.clock.host("gather")
+
+        self.clock.start_device()
+        src_dev = _device_buffer(kc, self.dev_id, "src", total)
+        kc.copy_to_device(src_dev[:total], host[:total], self.stream)
+        self.clock.device("h2d")
+
+        def dev_meta(name):
+            lo, count = layout[name]
+            return kc.device_view(src_dev, lo * 8, count, np.int64)
+
+        self.meta = dev_meta
+        arena_bytes = (lay.arena_bytes + 7) & ~7
+        arena_dev = _device_buffer(kc, self.dev_id, "arena", arena_bytes)
+        self.buf = kc.device_view(arena_dev, 0, arena_bytes, np.uint8)
+        self.u32 = kc.device_view(arena_dev, 0, arena_bytes // 4, np.uint32)
+        self.f32 = kc.device_view(arena_dev, 0, arena_bytes // 4, np.float32)
+        blk_dev = _device_buffer(kc, self.dev_id, "blocks", 24 * m + 8)
+        self.loaded = kc.device_view(blk_dev, 0, m, np.int64)
+        self.flags = kc.device_view(blk_dev, 8 * m, m, np.int64)
+        self.length = kc.device_view(blk_dev, 16 * m, m, np.int64)
+        comp_dev = kc.device_view(src_dev, meta_bytes, lay.packed_bytes, np.uint8)
+        kc.inflate_batch_gpu(comp_dev, dev_meta("src_off"), dev_meta("src_end"), self.buf, dev_meta("dst_off"),
+                             dev_meta("dst_end"), dev_meta("stop"), dev_meta("mode"), self.loaded,
+                             *self.serial_launch, self.stream)
+        self.clock.device("inflate")
+        kc.scan_batch_gpu(self.buf, self.u32, dev_meta("dst_off"), self.loaded, dev_meta("mode"), self.flags,
+                          self.length, dev_meta("err"), *self.launch, self.stream)
+        self.clock.device("scan")
+
+    def fill(self, plan) -> None:
+        kc, req, meta = self.kc, self.req, self.meta
+        rows = req.n * req.n_tracks
+        common = (self.buf, self.u32, self.f32, meta("dst_off"), self.length, self.flags, meta("bptr"),
+                  meta("blist"), meta("chrom"), meta("starts"))
+        if req.bin_size == 1:
+            kc.expand_batch_gpu(*common, req.width, meta("chrom_len"), req.missing, req.oob_value,
+                                kc.reshape(self.out_dev, rows * req.width), *self.serial_launch, self.stream)
+            self.clock.device("expand")
+            return
+        per_row = bins.parts_per_row(req.nbins, req.bin_size)
+        painted = _device_buffer(self.kc, self.dev_id, "painted", 8 * rows * per_row)
+        kc.bin_batch_gpu(*common, meta("chrom_len"), req.n_tracks, req.bin_size, per_row, req.nbins, req.stat_code,
+                         req.covered_only, req.missing, req.oob_value, req.oob_covers,
+                         kc.reshape(self.out_dev, rows * req.nbins),
+                         kc.device_view(painted, 0, rows * per_row, np.int64), *self.serial_launch, self.stream)
+        self.clock.device("bins")
+
+    def check(self) -> None:
+        """One synchronisation: the error slot; raise the first failing block's error as the CPU does."""
+        kc, lay, st = self.kc, self.lay, self.ex.stage_times
+        t_wait = time.perf_counter()
+        err_host = _host_buffer(kc, "err", 8)[:8].view(np.int64)
+        kc.copy_to_host(self.meta("err"), err_host[:1], self.stream)
+        kc.synchronize(self.stream)
+        key = int(err_host[0])
+        if st is not None:
+            st["sync"] = time.perf_counter() - t_wait
+            self.clock.finish()
+            st["blocks"] = lay.m
+            st["compressed_bytes"] = lay.packed_bytes
+            res = kc.copy_to_host(self.loaded) if lay.m else np.zeros(0, np.int64)
+            st["inflated_bytes"] = int(res[res > 0].sum())
+            st["total"] = time.perf_counter() - self.t0
+        if key != kc.NO_ERROR:
+            code = kc.copy_to_host(self.loaded if key < lay.m else self.flags)[key % lay.m]
+            raise_block_error(self.req.tracks, lay, key, int(code))
 
 
 def _check_out(kc, out, shape):
@@ -217,153 +328,4 @@ def _check_out(kc, out, shape):
     return dev
 
 
-def _read(kc, tracks, chroms, starts, width, bin_size, stat, missing, oob, covered_only, out, threads,
-          stage_times, t0):
-    dev_id = kc.current_device_id()
-    stream = _streams.get(dev_id)
-    if stream is None:
-        stream = _streams[dev_id] = kc.new_stream()
-    clock = _Clock(kc, stream, stage_times)
-    clock.t = t0
-
-    bws, starts, chrom_ids, chrom_lens, nbins = prepare(tracks, chroms, starts, width, bin_size, stat, None)
-    width = int(width)
-    bin_size = int(bin_size)
-    n, n_tracks = chrom_ids.shape
-    shape = (n, n_tracks, nbins)
-    result_obj = out
-    out_dev = kc.device_empty(shape, np.float32) if out is None else _check_out(kc, out, shape)
-    if result_obj is None:
-        result_obj = out_dev
-    missing = np.float32(missing)
-    if n == 0 or n_tracks == 0:
-        return result_obj
-    threads = resolve_threads(threads)
-    clock.host("prepare")
-
-    # --- plan: the blocks of every (window, track) item (track-major items, as the CPU path) --------
-    with cache.lock:  # plan_track borrows each file's scratch marks
-        plan = plan_rows(bws, chrom_ids, starts, width, use_cache=False)
-    m = plan.leaf.size
-    rows = n * n_tracks
-    lay = block_layout(bws, plan.track, plan.leaf)
-    file_off, comp_size, out_cap = lay.file_off, lay.comp_size, lay.out_cap
-    mode = lay.swap.astype(np.int64) * kc.MODE_SWAP + (~lay.compressed).astype(np.int64) * kc.MODE_RAW
-    bounds = np.searchsorted(plan.track, np.arange(n_tracks + 1))
-    src_lo = _exclusive_cumsum(comp_size)
-    dst_lo = _exclusive_cumsum(_align4(out_cap))
-    comp_total = int(comp_size.sum())
-    arena_bytes = ((int(dst_lo[-1] + out_cap[-1]) if m else 0) + 8) & ~7
-    clock.host("plan")
-
-    # --- gather: int64 section + compressed bytes in one page-locked buffer ----------------------
-    blist = plan.blist
-    sections = (("err", 1), ("src_off", m), ("src_end", m), ("dst_off", m), ("dst_end", m), ("stop", m),
-                ("mode", m), ("bptr", rows + 1), ("blist", blist.size), ("chrom", rows),
-                ("chrom_len", rows), ("starts", n))
-    at, layout = 0, {}
-    for name, count in sections:
-        layout[name] = (at, count)
-        at += count
-    meta_bytes = at * 8
-    total = meta_bytes + comp_total
-    host = _host_buffer(kc, "batch", total)
-    meta = host[:meta_bytes].view(np.int64)
-
-    def put(name, values):
-        lo, count = layout[name]
-        meta[lo:lo + count] = values
-
-    put("err", kc.NO_ERROR)
-    put("src_off", src_lo)
-    put("src_end", src_lo + comp_size)
-    put("dst_off", dst_lo)
-    put("dst_end", dst_lo + out_cap)
-    put("stop", plan.stop)
-    put("mode", mode)
-    put("bptr", plan.bptr)
-    put("blist", blist)
-    put("chrom", chrom_ids.T.ravel())
-    put("chrom_len", chrom_lens.T.ravel())
-    put("starts", starts)
-    dest = meta_bytes + src_lo
-    for t in range(n_tracks):
-        a, b = bounds[t], bounds[t + 1]
-        if a < b:
-            backend.run_items(pack.copy_ranges, b - a, threads, bws[t]._src.buf, file_off[a:b], comp_size[a:b],
-                              host, dest[a:b], min_chunk=16)
-    clock.host("gather")
-
-    # --- device: one copy in, four kernels, one 8-byte copy out ----------------------------------
-    clock.start_device()
-    src_dev = _device_buffer(kc, dev_id, "src", total)
-    kc.copy_to_device(src_dev[:total], host[:total], stream)
-    clock.device("h2d")
-
-    def dev_meta(name):
-        lo, count = layout[name]
-        return kc.device_view(src_dev, lo * 8, count, np.int64)
-
-    comp_dev = kc.device_view(src_dev, meta_bytes, comp_total, np.uint8)
-    arena_dev = _device_buffer(kc, dev_id, "arena", arena_bytes)
-    buf = kc.device_view(arena_dev, 0, arena_bytes, np.uint8)
-    u32 = kc.device_view(arena_dev, 0, arena_bytes // 4, np.uint32)
-    f32 = kc.device_view(arena_dev, 0, arena_bytes // 4, np.float32)
-    blk_dev = _device_buffer(kc, dev_id, "blocks", 24 * m + 8)
-    result = kc.device_view(blk_dev, 0, m, np.int64)
-    flags = kc.device_view(blk_dev, 8 * m, m, np.int64)
-    length = kc.device_view(blk_dev, 16 * m, m, np.int64)
-    err = dev_meta("err")
-    dst_off = dev_meta("dst_off")
-    mode_dev = dev_meta("mode")
-    tpb, max_blocks = int(settings.gpu_threads_per_block), int(settings.gpu_max_blocks)
-    serial_tpb = min(tpb, SERIAL_MAX_THREADS_PER_BLOCK)
-
-    kc.inflate_batch_gpu(comp_dev, dev_meta("src_off"), dev_meta("src_end"), buf, dst_off, dev_meta("dst_end"),
-                         dev_meta("stop"), mode_dev, result, serial_tpb, max_blocks, stream)
-    clock.device("inflate")
-    kc.scan_batch_gpu(buf, u32, dst_off, result, mode_dev, flags, length, err, tpb, max_blocks, stream)
-    clock.device("scan")
-
-    binned = bin_size > 1
-    if binned:
-        scratch_dev = _device_buffer(kc, dev_id, "scratch", rows * width * 4)
-        target = kc.device_view(scratch_dev, 0, rows * width, np.float32)
-        fill = np.float32(np.nan)
-        oob_value = fill if oob is None else np.float32(oob)
-    else:
-        target = kc.reshape(out_dev, rows * width)
-        fill = missing
-        oob_value = missing if oob is None else np.float32(oob)
-    kc.expand_batch_gpu(buf, u32, f32, dst_off, length, flags, dev_meta("bptr"), dev_meta("blist"),
-                        dev_meta("chrom"), dev_meta("starts"), width, dev_meta("chrom_len"), fill, oob_value,
-                        target, serial_tpb, max_blocks, stream)
-    clock.device("expand")
-    if binned:
-        kc.reduce_batch_gpu(kc.reshape(target, rows, width), bin_size, STATS[stat], covered_only, missing,
-                            kc.reshape(out_dev, rows, nbins), tpb, max_blocks, stream)
-        clock.device("reduce")
-
-    t_wait = time.perf_counter()
-    err_host = _host_buffer(kc, "err", 8)[:8].view(np.int64)
-    kc.copy_to_host(err, err_host[:1], stream)
-    kc.synchronize(stream)
-    key = int(err_host[0])
-    if stage_times is not None:
-        stage_times["sync"] = time.perf_counter() - t_wait
-        clock.finish()
-        stage_times["blocks"] = m
-        stage_times["compressed_bytes"] = comp_total
-        res = kc.copy_to_host(result) if m else np.zeros(0, np.int64)
-        stage_times["inflated_bytes"] = int(res[res > 0].sum())
-        stage_times["total"] = time.perf_counter() - t0
-    if key != kc.NO_ERROR:
-        if key < m:
-            i, code = key, int(kc.copy_to_host(result)[key])
-        else:
-            i, code = key - m, int(kc.copy_to_host(flags)[key - m])
-        _raise_on_error(bws, plan.track[i:i + 1], file_off[i:i + 1], comp_size[i:i + 1], np.array([code]))
-    return result_obj
-
-
-__all__ = ["is_available", "read_windows_gpu", "release_buffers"]
+__all__ = ["CudaExecutor", "is_available", "release_buffers"]

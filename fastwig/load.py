@@ -1,0 +1,146 @@
+"""Stored blocks, host side: where a batch's blocks lie, their bytes read into one packed buffer, and
+the one rule that turns the kernels' status codes into an exception.
+
+Shared by every executor (:mod:`fastwig.backend`): the CPU one reads into a reusable scratch buffer,
+the CUDA one into page-locked memory that it then copies to the device in one transfer.  Data bytes
+are read with ``pread`` through :data:`fastwig.io.fd_pool`, never through a memory map (a file that
+shrinks under a map turns a read into SIGBUS), so a short read is an error naming the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._kernels import inflate, pack, status
+from .pool import run_items
+from .errors import FormatError
+from .io import fd_pool
+
+MAX_DEFLATE_RATIO = 1032     # deflate's largest expansion: a 258-byte match per 2 bits
+
+
+def align4(x: np.ndarray) -> np.ndarray:
+    """Sizes rounded up to 4 bytes (blocks start 4-byte aligned: the kernels read uint32 fields)."""
+    return (x + 3) & ~np.int64(3)
+
+
+def exclusive_cumsum(sizes: np.ndarray) -> np.ndarray:
+    """int64 start offsets of consecutive ranges of ``sizes`` bytes (0, s0, s0+s1, ...)."""
+    out = np.zeros(sizes.size, dtype=np.int64)
+    np.cumsum(sizes[:-1], out=out[1:])
+    return out
+
+
+@dataclass
+class BlockLayout:
+    """Where the needed blocks lie in their files, and where they go.  All arrays (m,), one per block.
+
+    Attributes
+    ----------
+    track, leaf : int64, the block's track (sorted) and its leaf in that track's block index
+    file_off, comp_size : int64, the block's bytes in its file
+    out_cap : int64, bytes reserved for the loaded block: ``uncompressBufSize``, bounded by deflate's
+        largest expansion (a hostile header must not size the buffer); a stored block's size
+    mode : int64, ``kernels.inflate.MODE_SWAP`` (big-endian file) and ``MODE_RAW`` (stored
+        uncompressed: copy, do not inflate) bits
+    src_lo : int64, where the block's stored bytes go in the packed buffer (:func:`read_stored`)
+    dst_lo : int64, 4-byte aligned offset of the loaded block in the arena
+    """
+
+    track: np.ndarray
+    leaf: np.ndarray
+    file_off: np.ndarray
+    comp_size: np.ndarray
+    out_cap: np.ndarray
+    mode: np.ndarray
+    src_lo: np.ndarray
+    dst_lo: np.ndarray
+
+    @property
+    def m(self) -> int:
+        return self.leaf.size
+
+    @property
+    def packed_bytes(self) -> int:
+        """Bytes of the packed buffer of stored blocks."""
+        return int(self.comp_size.sum())
+
+    @property
+    def arena_bytes(self) -> int:
+        """Bytes of the arena the blocks load into (with 8 bytes of slack for the wider views)."""
+        return (int(self.dst_lo[-1] + self.out_cap[-1]) if self.m else 0) + 8
+
+
+def block_layout(bws, track: np.ndarray, leaf: np.ndarray) -> BlockLayout:
+    """:class:`BlockLayout` of blocks ``(track[i], leaf[i])``, ``track`` sorted."""
+    m = leaf.size
+    file_off = np.empty(m, np.int64)
+    comp_size = np.empty(m, np.int64)
+    out_cap = np.empty(m, np.int64)
+    mode = np.zeros(m, np.int64)
+    bounds = np.searchsorted(track, np.arange(len(bws) + 1))
+    for t in np.unique(track):
+        a, b = bounds[t], bounds[t + 1]
+        bw = bws[t]
+        file_off[a:b] = bw._index.offset[leaf[a:b]]
+        comp_size[a:b] = bw._index.size[leaf[a:b]]
+        ubs = bw.header.uncompressBufSize
+        out_cap[a:b] = np.minimum(ubs, MAX_DEFLATE_RATIO * comp_size[a:b] + 64) if ubs > 0 else comp_size[a:b]
+        mode[a:b] = (inflate.MODE_SWAP if bw.header.byte_order == ">" else 0) | (0 if ubs > 0 else inflate.MODE_RAW)
+    return BlockLayout(track, leaf, file_off, comp_size, out_cap, mode, exclusive_cumsum(comp_size),
+                       exclusive_cumsum(align4(out_cap)))
+
+
+def read_stored(bws, lay: BlockLayout, target: np.ndarray, base: int, threads: int) -> None:
+    """Read every block's stored bytes into ``target[base + lay.src_lo[i]:]`` with ``pread``.
+
+    Raises
+    ------
+    FormatError
+        A block could not be read whole (the file changed or is truncated), or the file was
+        replaced since it was opened.
+    """
+    m = lay.m
+    if m == 0:
+        return
+    got = np.zeros(m, dtype=np.int64)
+    dest = lay.src_lo + base
+    bounds = np.searchsorted(lay.track, np.arange(len(bws) + 1))
+    for t in np.unique(lay.track):
+        a, b = bounds[t], bounds[t + 1]
+        with fd_pool.lease(bws[t].path, bws[t]._src.ident) as fd:   # refuses a file replaced since open
+            run_items(pack.pread_ranges, b - a, threads, fd, lay.file_off[a:b], lay.comp_size[a:b], target,
+                      dest[a:b], got[a:b], min_chunk=16)
+    short = np.flatnonzero(got != lay.comp_size)
+    if short.size:
+        i = int(short[0])
+        raise FormatError(f"{bws[int(lay.track[i])].path}: data block at offset {int(lay.file_off[i])} "
+                          f"({int(lay.comp_size[i])} bytes) could not be read: the file changed or is truncated")
+
+
+def first_failure(loaded: np.ndarray, flags: np.ndarray) -> int:
+    """The key of the batch's first failing block: ``i`` when block i failed to load, ``m + i`` when it
+    loaded but failed its scan; the lowest key is the error raised (the CUDA scan kernel finds the
+    same key with an atomic minimum).  -1 when every block is good."""
+    m = loaded.size
+    bad_load = np.flatnonzero(loaded < 0)
+    if bad_load.size:
+        return int(bad_load[0])
+    bad_scan = np.flatnonzero(flags < 0)
+    return m + int(bad_scan[0]) if bad_scan.size else -1
+
+
+def raise_block_error(bws, lay: BlockLayout, key: int, code: int) -> None:
+    """Raise the :class:`FormatError` of failure ``key`` (see :func:`first_failure`), status ``code``."""
+    i = key if key < lay.m else key - lay.m
+    raise FormatError(f"{bws[int(lay.track[i])].path}: data block at offset {int(lay.file_off[i])} "
+                      f"({int(lay.comp_size[i])} bytes): {status.message(int(code))}")
+
+
+def check_blocks(bws, lay: BlockLayout, loaded: np.ndarray, flags: np.ndarray) -> None:
+    """Raise the error of the batch's first failing block, if any."""
+    key = first_failure(loaded, flags)
+    if key >= 0:
+        raise_block_error(bws, lay, key, loaded[key] if key < lay.m else flags[key - lay.m])
