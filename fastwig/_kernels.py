@@ -1,0 +1,15 @@
+"""The kernels fastwig runs: always ``fastwig.kernels``, the ``kernels/`` folder that the wheel and an
+editable install map there (pyproject's ``package-dir``).  There is no top-level ``kernels`` package:
+one on a user's path must never be picked up instead (tests/test_layers.py keeps this)."""
+
+from .kernels import bins, decode, expand, inflate, onehot, pack, plan, section, stats, status
+
+
+def cuda_module():
+    """The GPU drivers (``kernels.cuda``), imported on demand: importing fastwig never imports them."""
+    from .kernels import cuda
+
+    return cuda
+
+
+__all__ = ["bins", "decode", "expand", "inflate", "onehot", "pack", "plan", "section", "stats", "status", "cuda_module"]
