@@ -36,12 +36,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-try:
-    from fastwig.kernels import inflate as K
-    from fastwig.kernels import status as S
-except ImportError:
-    from kernels import inflate as K
-    from kernels import status as S
+from fastwig.kernels import inflate as K  # noqa: E402
+from fastwig.kernels import status as S  # noqa: E402
 
 DEFAULT_DIR = ROOT.parent / "shared" / "data" / "bigwig" / "bbi-js"
 

@@ -15,11 +15,7 @@ from hypothesis import strategies as st
 
 from fastwig.errors import ChromNotFound, FastwigError, RangeError
 from fastwig.genome import Genome
-
-try:
-    from fastwig.kernels import onehot as K
-except ImportError:  # source checkout
-    from kernels import onehot as K
+from fastwig.kernels import onehot as K
 
 VOLVOX = Path(__file__).resolve().parents[2] / "shared" / "data" / "volvox"
 VOLVOX_FA = VOLVOX / "volvox.fa"
