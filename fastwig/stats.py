@@ -4,8 +4,8 @@ Pure functions over numpy arrays (no file I/O): the reader hands them the record
 (base data for ``exact=True``, the records of one zoom level for ``exact=False``) and gets back one
 float64 per bin.  The loops run in ``numba.njit`` kernels (``fastwig.kernels.stats``).
 
-Semantics (pyBigWig 0.3.29 / libBigWig is the oracle; differences are deliberate and listed)
-----------------------------------------------------------------------------------------------
+Semantics (oracles: pyBigWig 0.3.29 for base data, UCSC's library for zoom levels; differences listed)
+----------------------------------------------------------------------------------------------------
 Bins
     ``[start, end)`` is cut at ``edges[i] = start + floor(width * i / bins)`` (``width = end - start``),
     computed in float64 exactly as libBigWig does (``start + (double)width * i / bins``, truncated), so
@@ -25,21 +25,35 @@ Overlapping records
     (the record stored later in the file wins each base); ``overlaps="all"`` reproduces pyBigWig's stats.
     libBigWig and bigtools refuse to write overlapping records and no file in shared/data/bigwig has
     any, so the two modes agree on real files.
-Zoom levels (``exact=False``)
-    :func:`choose_zoom` picks what libBigWig picks: ``d = int(width / bins) // 2``; the level whose
-    reduction is the largest one ``<= d`` (the first such level in header order on ties), or the base
-    data (-1) when none is.  A zoom record ``[s, e)`` overlapping a bin by ``o`` bases counts with weight
-    ``o / (e - s)`` in the bin's validCount, sumData and sumSquares; its min/max count whole.  ``mean`` =
-    Σ w·sum / Σ w·validCount; ``coverage`` = Σ w·validCount / bin width; ``std`` =
-    sqrt((Σ w·sumSq - (Σ w·sum)² / C) / (C - 1)) with ``C = Σ w·validCount``, NaN when ``C <= 1`` and 0.0
-    when the variance is within 1e-8 of 0 (as libBigWig) or below it (float32 rounding of the stored
-    sums; libBigWig then fails with EDOM and pyBigWig raises); ``sum`` = Σ w·sumData (as UCSC).
-    libBigWig's zoom ``sum`` is wrong: it truncates the weight to an integer, so it adds
-    ``sumData / validCount`` (a record's *mean*) of each record lying wholly inside the bin and drops
-    the partly overlapping ones; do not use pyBigWig's ``stats(type="sum", exact=False)`` as an oracle.
-    (libBigWig's weight for a record that covers a whole bin is ``(e - p) / (e - s)``, not clipped at the
-    bin end; a level chosen by :func:`choose_zoom` has records shorter than the bins, so this never
-    arises there, and fastwig clips properly.)
+Zoom levels (``exact=False``): UCSC's arithmetic (kent ``bbiRead.c``; pybbi, the UCSC library, is the oracle)
+    :func:`choose_zoom` picks what UCSC and libBigWig pick: ``d = int(width / bins) // 2``; the level
+    whose reduction is the largest one ``<= d`` (the first such level in header order on ties), or the
+    base data (-1) when none is or when ``d <= 1``.  A zoom record ``[s, e)`` overlapping a bin by ``o``
+    bases counts with weight ``o / (e - s)`` in the bin's validCount, sumData and sumSquares; its
+    min/max count whole.  The weighted base count ``C = Σ w·validCount`` is then rounded up to whole
+    bases, ``n = ceil(C)``, and the sums are scaled by ``n / C`` (kent's ``normalizeCount``):
+    ``sum`` = Σ w·sumData · n / C; ``mean`` = sum / n; ``coverage`` = n · bins / width (UCSC divides by
+    the mean bin width, not by the bin's own); ``std`` = sqrt((S2 - sum² / n) / (n - 1)) with
+    ``S2 = Σ w·sumSquares · n / C`` (not divided when ``n == 1``; NaN where float32 rounding of the stored
+    sums makes the variance negative, as C's ``sqrt`` gives).  A bin that no record with data overlaps
+    is NaN.  These agree with pybbi bit for bit on every file in shared/data/bigwig.
+Where pyBigWig (libBigWig) differs on zoom levels
+    ``min`` and ``max`` agree; ``mean`` agrees up to rounding (libBigWig: Σ w·sumData / C).  libBigWig
+    does not round ``C``: its ``coverage`` is C / bin width and its ``std`` uses C and the unscaled
+    sums (it also zeroes a variance within 1e-8 of 0, and fails with EDOM below that).  Its zoom ``sum``
+    is wrong: it truncates the weight to an integer, so it adds ``sumData / validCount`` (a record's
+    *mean*) of each record lying wholly inside the bin and drops the partly overlapping ones; do not use
+    pyBigWig's ``stats(type="sum", exact=False)`` as an oracle.  (libBigWig's weight for a record that
+    covers a whole bin is ``(e - p) / (e - s)``, not clipped at the bin end; a level chosen by
+    :func:`choose_zoom` has records shorter than the bins, so this never arises there.)
+Where UCSC differs on base data
+    UCSC's base-data statistics (``exact=True``, or no suitable zoom level) take coverage over the mean
+    bin width too, and answer an empty bin from the base after it; fastwig keeps pyBigWig's per-bin
+    width and NaN empty bins there (see Bins).
+Sums in float64
+    fastwig adds ``length * value`` in float64.  libBigWig's exact ``sum`` works in float32, so where
+    pyBigWig's own test expects 35.0 for 25 bases of ``1.4f``, fastwig answers 34.99999940395355: the
+    exact sum of the values as stored (``1.4f`` is 1.39999997615814...); fastwig is right there.
 """
 
 from __future__ import annotations
@@ -146,10 +160,10 @@ def bin_edges(start: int, end: int, bins: int) -> np.ndarray:
 def choose_zoom(reductions: Sequence[int], bin_width: float) -> int:
     """Index of the zoom level ``stats(..., exact=False)`` uses, or -1 for the base data.
 
-    The rule of libBigWig (pyBigWig) and UCSC: with ``d = int(bin_width) // 2``, the level with the
-    largest reduction ``<= d``; on equal reductions the first in header order.  A reduction of 0 (a
-    corrupt header) is never chosen.  (UCSC's kent library additionally uses no zoom when ``d <= 1``;
-    no real writer makes a level with reduction 1, where the two would differ.)
+    The rule of UCSC (and libBigWig): with ``d = int(bin_width) // 2``, the level with the largest
+    reduction ``<= d``; on equal reductions the first in header order; none when ``d <= 1`` (UCSC; only a
+    level of reduction 1, which no real writer makes, would tell libBigWig apart).  A reduction of 0 (a
+    corrupt header) is never chosen.
 
     Parameters
     ----------
@@ -172,6 +186,8 @@ def choose_zoom(reductions: Sequence[int], bin_width: float) -> int:
     if not np.isfinite(w) or w < 0:
         raise RangeError(f"bin width must be a finite number >= 0, not {bin_width!r}")
     desired = int(w) // 2  # libBigWig: double -> int (truncation), then integer halving
+    if desired <= 1:       # kent: no zoom level is worth it
+        return -1
     best, best_diff = -1, None
     for i, red in enumerate(reductions):
         red = int(red)
@@ -290,7 +306,7 @@ def zoom_stats(z_starts, z_ends, valid_count, min_val, max_val, sum_data, sum_sq
     -------
     numpy.ndarray
         float64, shape ``(bins,)``; NaN for a bin that no record with data overlaps (and, for ``std``,
-        a bin whose weighted base count is ``<= 1``).
+        where float32 rounding makes the variance negative, as UCSC).
 
     Raises
     ------
@@ -319,12 +335,34 @@ def zoom_stats(z_starts, z_ends, valid_count, min_val, max_val, sum_data, sum_sq
     _kst.zoom_accumulate(zs, ze, cnt, mn, mx, sm, sq, edges, cover, total, sumsq, vmin, vmax, hit)
 
     has = hit & (cover > 0)
-    if stat != "std":
+    if stat in ("min", "max"):
         return _simple_stat(stat, has, cover, total, vmin, vmax, edges)
-    out = np.full(nb, np.nan)
-    ok = has & (cover > 1.0)
-    c = cover[ok]
-    var = (sumsq[ok] - total[ok] * total[ok] / c) / (c - 1.0)
-    var[np.abs(var) <= 1e-8] = 0.0  # libBigWig: ignore rounding noise around 0
-    out[ok] = np.sqrt(np.maximum(var, 0.0))
+    return _ucsc_finish(stat, has, cover, total, sumsq, bins / (edges[-1] - edges[0]))
+
+
+def _ucsc_finish(stat: str, has: np.ndarray, cover: np.ndarray, total: np.ndarray, sumsq: np.ndarray,
+                 cov_factor: float) -> np.ndarray:
+    """mean, sum, coverage or std of zoom bins in UCSC's arithmetic (kent ``bbiRead.c``).
+
+    The weighted base count ``C`` of a bin is rounded up to whole bases, ``n = ceil(C)``, and the
+    weighted sums are scaled by ``n / C``; then mean = sum / n, coverage = n * bins / width (the mean
+    bin width, not the bin's own), and std = sqrt((sumSq - sum² / n) / (n - 1)) (no division when
+    ``n == 1``; a variance that float32 rounding makes negative gives NaN, as ``sqrt`` does in C).
+    """
+    out = np.full(has.size, np.nan)
+    c = cover[has]
+    n = np.ceil(c)
+    norm = n / c
+    sm = total[has] * norm
+    if stat == "mean":
+        out[has] = sm / n
+    elif stat == "sum":
+        out[has] = sm
+    elif stat == "coverage":
+        out[has] = cov_factor * n
+    else:  # std
+        var = sumsq[has] * norm - sm * sm / n
+        var = np.where(n > 1, var / np.maximum(n - 1, 1), var)
+        with np.errstate(invalid="ignore"):
+            out[has] = np.sqrt(var)
     return out
