@@ -215,10 +215,10 @@ def average_over_bed(bw, regions, want_minmax: bool = False, progress=None) -> d
 
 
 def region_names(regions) -> list[str]:
-    """The BED name column, or ``chrom:start-end`` (0-based) for a BED without one."""
-    if "name" in regions.columns:
-        return [str(x) for x in regions.column("name").tolist()]
-    return [f"{c}:{s}-{e}" for c, s, e in zip(regions.chrom.tolist(), regions.start.tolist(), regions.end.tolist())]
+    """The BED name column, or ``chrom:start-end`` (0-based) for a row without one."""
+    given = regions.column("name").tolist() if "name" in regions.columns else [None] * len(regions)
+    return [str(n) if n not in (None, "") else f"{c}:{s}-{e}"
+            for n, c, s, e in zip(given, regions.chrom.tolist(), regions.start.tolist(), regions.end.tolist())]
 
 
 def _g(x: float) -> str:

@@ -69,7 +69,10 @@ def read_region(bw, chrom: str, start: int, end: int, bin_size: int, stat: str) 
         parts.append(bw.stats(chrom, start, start + n_full * bin_size, stat=stat, bins=n_full, exact=True))
     if start + n_full * bin_size < end:
         parts.append(bw.stats(chrom, start + n_full * bin_size, end, stat=stat, bins=1, exact=True))
-    return np.concatenate(parts)
+    out = np.concatenate(parts)
+    if stat == "coverage":   # fastwig.BigWig.stats gives NaN for a bin without data: its coverage is 0
+        out[np.isnan(out)] = 0.0
+    return out
 
 
 def run(args) -> int:
