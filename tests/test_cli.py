@@ -265,8 +265,11 @@ def _check_stats(rows, expected):
             assert float(g) == pytest.approx(x, rel=1e-5, abs=1e-12), (got, exp)   # %g keeps 6 digits
 
 
-def test_stats_against_bigwigaverageoverbed_definitions(capsys, tmp_path):
-    # 731 peaks: chromosomes with >= 256 regions take the one-span read, the rest region by region
+@pytest.mark.parametrize("span_read", [1, 10**9], ids=["one-span-read", "region-by-region"])
+def test_stats_against_bigwigaverageoverbed_definitions(capsys, monkeypatch, span_read):
+    import fastwig.cli.stats
+
+    monkeypatch.setattr(fastwig.cli.stats, "SPAN_READ", span_read)
     code, out, _ = run(capsys, "stats", AP1, "--bed", PEAKS, "--quiet")
     assert code == 0
     header, rows = read_tsv(out)
@@ -274,6 +277,31 @@ def test_stats_against_bigwigaverageoverbed_definitions(capsys, tmp_path):
     expected = average_over_bed_reference(AP1, PEAKS)
     _check_stats(rows, expected)
     assert any(r[2] == 0 for r in expected) and any(0 < r[2] < r[1] for r in expected)
+
+
+@pytest.mark.parametrize("span_read", [1, 10**9], ids=["one-span-read", "region-by-region"])
+@pytest.mark.parametrize("case", ["overlapping", "fixedstep_overlapping", "bedgraph", "big_endian"])
+def test_stats_overlapping_records_last_wins(capsys, monkeypatch, tmp_path, span_read, case):
+    import fastwig.cli.stats
+    from edgecases import dense_expected, make_edge_files
+
+    files = make_edge_files(tmp_path)
+    if case not in files:
+        pytest.skip(f"no edge case {case!r}")
+    path, records = files[case]
+    chrom = records[0][0]
+    hi = max(e for c, _, e, _ in records if c == chrom) + 5
+    bed = tmp_path / "tiles.bed"
+    bed.write_text("".join(f"{chrom}\t{s}\t{min(s + 7, hi)}\tr{s}\n" for s in range(0, hi, 5)))
+    monkeypatch.setattr(fastwig.cli.stats, "SPAN_READ", span_read)
+    code, out, _ = run(capsys, "stats", path, "--bed", bed, "--quiet", "--no-header")
+    assert code == 0
+    for line, s in zip(out.splitlines(), range(0, hi, 5)):
+        e = min(s + 7, hi, fastwig.open(path).chroms[chrom])
+        v = dense_expected(records, chrom, s, e).astype(np.float64)
+        ok = v[~np.isnan(v)]
+        f = line.split("\t")
+        assert int(f[2]) == ok.size and float(f[3]) == pytest.approx(ok.sum(), rel=1e-5, abs=1e-9), (s, line)
 
 
 def test_stats_few_regions_outside_chromosomes_and_several_tracks(capsys, tmp_path):
