@@ -1,60 +1,64 @@
 """The decoded-block cache: canonical inflated blocks of every open file, in one ring of bytes.
 
 Blocks are appended at the ring's head; when the head wraps, the blocks it overwrites are forgotten
-(first in, first out).  Lookups are vectorised: each file keeps, per R-tree leaf, the block's position
-in the ring (or -1), so finding a batch's cached blocks is a fancy index, not a Python loop.  The
-ring's size is ``fastwig.config.settings.cache_bytes``; its pages are touched only as it fills.
+(first in, first out).  Where each cached block lies is kept by the cache itself, in a hash table of
+flat arrays keyed by (file, block) and sized by the blocks it holds (``kernels/cachemap.py``): an
+open file costs the cache nothing per block of its index, and the planner probes the table inside
+its compiled loop.  The ring's size is ``fastwig.config.settings.cache_bytes``.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-import weakref
 
 import numpy as np
 
+from ._kernels import cachemap
 from .config import settings
 
 UNTIL_COMPLETE = np.iinfo(np.int64).max
 _uids = itertools.count(1)
+MIN_SLOTS = 1024
 
 
 class FileCacheState:
-    """Per-file view of the cache: for each leaf of the file's block index, where its block lies.
+    """A file's key in the block cache: its blocks are cached as ``(uid, leaf)``.
 
     Attributes
     ----------
-    pos : int64 (n_leaves,), byte offset in the ring, -1 when not cached
-    length : int64 (n_leaves,), canonical block length in bytes
-    flags : int64 (n_leaves,), ``kernels.decode`` scan flags
-    until : int64 (n_leaves,), records starting before this coordinate are present
-        (``UNTIL_COMPLETE`` when the whole block is)
-    table : int64 (5, n_leaves), the rows pos, length, flags, until and the planner's scratch
+    uid : int, unique in this process (a file opened again gets a new one, so a replaced file's
+        blocks are never served for the new one)
+    n_leaves : int, blocks in the file's index
     """
 
     def __init__(self, n_leaves: int):
         self.uid = next(_uids)
-        # one table, so that the planner takes one array; the attributes are views of its rows
-        self.table = np.zeros((5, n_leaves), dtype=np.int64)
-        self.pos, self.length, self.flags, self.until, self.mark = self.table
-        self.pos[:] = -1
-        self.mark[:] = -1   # scratch of kernels.plan.plan_track
+        if self.uid >= 1 << 31:
+            raise OverflowError("more than 2**31 files opened in one process")
+        self.n_leaves = int(n_leaves)
 
 
 class BlockCache:
-    """A byte ring shared by all files, with a lock that the batch pipeline holds while it uses it."""
+    """A byte ring shared by all files, with a lock that the batch pipeline holds while it uses it.
+
+    Attributes
+    ----------
+    table : tuple (keys int64 (S,), vals int64 (S, 4)), where each cached block lies
+        (``kernels/cachemap.py``; read by the planner under ``lock``)
+    """
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.capacity = 0
         self.buf = np.zeros(0, dtype=np.uint8)
         self.head = 0
-        self._owners: dict[int, weakref.ReferenceType] = {}
-        self._e_uid = np.zeros(0, np.int64)
-        self._e_leaf = np.zeros(0, np.int64)
-        self._e_lo = np.zeros(0, np.int64)
-        self._e_hi = np.zeros(0, np.int64)
+        self._reset_table(MIN_SLOTS)
+
+    def _reset_table(self, slots: int) -> None:
+        self.table = (np.full(slots, cachemap.EMPTY, np.int64), np.zeros((slots, cachemap.N_VALUES), np.int64))
+        self._live = 0
+        self._filled = 0      # live entries and tombstones
 
     def _ensure(self) -> None:
         want = max(0, int(settings.cache_bytes)) & ~3
@@ -70,12 +74,18 @@ class BlockCache:
     def clear(self) -> None:
         """Forget every cached block."""
         with self.lock:
-            self._evict(np.ones(self._e_uid.size, dtype=bool))
+            self._reset_table(MIN_SLOTS)
             self.head = 0
 
     @property
     def used_bytes(self) -> int:
-        return int((self._e_hi - self._e_lo).sum())
+        """Bytes of the ring that hold cached blocks."""
+        return int(cachemap.live_bytes(*self.table))
+
+    @property
+    def entries(self) -> int:
+        """Blocks the cache holds."""
+        return self._live
 
     def reserve(self, nbytes: int, keep_lo: np.ndarray, keep_hi: np.ndarray) -> int:
         """Make room for ``nbytes`` at the head and return its offset, or -1 when it cannot fit.
@@ -89,47 +99,47 @@ class BlockCache:
         at = self.head if self.head + nbytes <= self.capacity else 0
         if keep_lo.size and np.any((keep_lo < at + nbytes) & (keep_hi > at)):
             return -1
-        self._evict((self._e_lo < at + nbytes) & (self._e_hi > at))
+        self.evict(at, at + nbytes)
         self.head = at + nbytes
         return at
 
+    def evict(self, lo: int, hi: int) -> int:
+        """Forget every block whose bytes overlap ring range ``[lo, hi)``; returns how many."""
+        with self.lock:
+            n = int(cachemap.evict_range(*self.table, lo, hi))
+            self._live -= n
+        return n
+
     def register(self, state: FileCacheState, leaves: np.ndarray, pos: np.ndarray, length: np.ndarray,
                  flags: np.ndarray, until: np.ndarray) -> None:
-        """Record that blocks of ``state``'s file now lie in the ring."""
-        # a leaf cached before (a shorter, early-exit prefix) is replaced
-        old = state.pos[leaves] >= 0
-        if old.any():
-            self._forget(state.uid, leaves[old])
-        self._owners[state.uid] = weakref.ref(state)
-        state.pos[leaves] = pos
-        state.length[leaves] = length
-        state.flags[leaves] = flags
-        state.until[leaves] = until
-        self._e_uid = np.concatenate([self._e_uid, np.full(leaves.size, state.uid, np.int64)])
-        self._e_leaf = np.concatenate([self._e_leaf, leaves])
-        self._e_lo = np.concatenate([self._e_lo, pos])
-        self._e_hi = np.concatenate([self._e_hi, pos + length])
+        """Record that blocks ``leaves`` of ``state``'s file now lie in the ring at ``pos`` (int64 arrays
+        of one length); an entry of the same block (a shorter, early-exit prefix) is replaced."""
+        leaves, pos, length, flags, until = (np.ascontiguousarray(a, np.int64) for a in (leaves, pos, length, flags, until))
+        with self.lock:
+            keys, _ = self.table
+            if 2 * (self._filled + leaves.size) > keys.size:
+                self._grow(self._live + leaves.size)
+            added, reused = cachemap.insert(*self.table, state.uid, leaves, pos, length, flags, until)
+            self._live += added
+            self._filled += added - reused
 
-    def _forget(self, uid: int, leaves: np.ndarray) -> None:
-        self._drop((self._e_uid == uid) & np.isin(self._e_leaf, leaves))
+    def lookup(self, state: FileCacheState, leaves: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(pos, length, flags, until) of blocks ``leaves`` of ``state``'s file: int64 arrays, pos -1
+        where the block is not cached."""
+        leaves = np.ascontiguousarray(leaves, np.int64)
+        out = np.empty((cachemap.N_VALUES, leaves.size), np.int64)
+        with self.lock:
+            cachemap.lookup(*self.table, state.uid, leaves, out)
+        return tuple(out)
 
-    def _evict(self, mask: np.ndarray) -> None:
-        if not mask.any():
-            return
-        for uid in np.unique(self._e_uid[mask]):
-            ref = self._owners.get(int(uid))
-            state = ref() if ref is not None else None
-            if state is not None:
-                state.pos[self._e_leaf[mask & (self._e_uid == uid)]] = -1
-        self._drop(mask)
-
-    def _drop(self, mask: np.ndarray) -> None:
-        keep = ~mask
-        self._e_uid, self._e_leaf = self._e_uid[keep], self._e_leaf[keep]
-        self._e_lo, self._e_hi = self._e_lo[keep], self._e_hi[keep]
-        live = set(np.unique(self._e_uid).tolist())
-        for uid in [u for u, ref in self._owners.items() if u not in live or ref() is None]:
-            del self._owners[uid]
+    def _grow(self, live: int) -> None:
+        slots = MIN_SLOTS
+        while slots < 4 * live:
+            slots *= 2
+        old = self.table
+        self._reset_table(slots)
+        cachemap.rehash(*old, *self.table)
+        self._live = self._filled = int(np.count_nonzero(old[0] >= 0))
 
 
 cache = BlockCache()

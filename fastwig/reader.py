@@ -100,6 +100,13 @@ class BigWig:
 
     # -- metadata ------------------------------------------------------------------------------
     @property
+    def index_nbytes(self) -> int:
+        """Bytes of the block indexes this open file holds (the data index, and zoom-level indexes
+        once read): every per-file table that reads need.  The block cache keeps its own table,
+        sized by the blocks it holds, not by the open files."""
+        return self._index.nbytes + sum(ix.nbytes for ix in self._zoom_index.values())
+
+    @property
     def summary(self) -> Summary:
         """Total summary: bases covered, min, max, sum and sum of squares over all data.
 

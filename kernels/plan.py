@@ -1,6 +1,19 @@
-"""Host-side planning of a batch, compiled: which blocks each window needs, and which are cached.
+"""Which blocks a batch needs: the one overlap search of the block index, and the planner of a track.
 
-CPU only (no GPU twin): this runs once per track and batch, on the host, before any kernel.
+Host-only (no GPU twin): this runs once per track and batch, before any kernel.
+
+The index is the tuple ``fastwig.rtree.BlockIndex.arrays``::
+
+    (chrom_id, chrom_ptr, start, end, cm, span_ls, span_le, span_cm, offset)
+
+Blocks on one chromosome come first, sorted by (chromIx, start, offset): run r of ``chrom_id``
+holds rows ``chrom_ptr[r]:chrom_ptr[r+1]``, with uint32 ``start``/``end`` bases and ``cm``, the
+running maximum of ``end`` within the run (the same array as ``end`` where ends never decrease).
+Rows from ``start.size`` on are blocks whose range crosses chromosomes, with int64 linear
+coordinates ``chromIx * 2**32 + base`` (``span_ls``, ``span_le``, and the running maximum ``span_cm``).
+A block overlaps window ``[s, e)`` of chromosome ``c`` when it starts before ``e`` and ends after
+``s``; in each part the rows that can are one contiguous range, found by two binary searches
+(blocks may overlap each other and be stored in any order: ``cm`` makes the first search exact).
 """
 
 from __future__ import annotations
@@ -8,22 +21,134 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .cachemap import LENGTH, FLAGS, POS, UNTIL, find, key_of
+
 INT64_MAX = np.iinfo(np.int64).max
+BASE_LIMIT = np.int64(1) << 32          # bases are uint32: a window end past it means "to the end"
+
+
+@numba.njit(inline="always")
+def _first_above(a, lo, hi, v):
+    """First i in [lo, hi) with a[i] > v (a sorted), else hi."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if np.int64(a[mid]) > v:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@numba.njit(inline="always")
+def _first_at_least(a, lo, hi, v):
+    """First i in [lo, hi) with a[i] >= v (a sorted), else hi."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if np.int64(a[mid]) >= v:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@numba.njit(inline="always")
+def window_rows(ix, c, s, e):
+    """Candidate rows of window ``[s, e)`` on chromosome ``c`` (s, e >= 0): (m0, m1, p0, p1), main rows
+    ``m0:m1`` (those with ``end > s`` overlap) and crossing rows ``p0:p1`` (those with
+    ``span_le > (c << 32) + s`` overlap)."""
+    chrom_id, chrom_ptr, start, end, cm, span_ls, span_le, span_cm, offset = ix
+    if e > BASE_LIMIT:
+        e = BASE_LIMIT
+    m0 = 0
+    m1 = 0
+    if s >= BASE_LIMIT:
+        return 0, 0, 0, 0
+    r = _first_at_least(chrom_id, 0, chrom_id.size, c)
+    if r < chrom_id.size and chrom_id[r] == c:
+        a = chrom_ptr[r]
+        b = chrom_ptr[r + 1]
+        m0 = _first_above(cm, a, b, s)
+        m1 = _first_at_least(start, m0, b, e)
+    p0 = 0
+    p1 = 0
+    if span_ls.size:
+        lo = (c << 32) + s
+        hi = (c << 32) + e
+        p0 = _first_above(span_cm, 0, span_cm.size, lo)
+        p1 = _first_at_least(span_ls, p0, span_ls.size, hi)
+    return m0, m1, p0, p1
+
+
+@numba.njit(inline="always")
+def _sort_by_offset(blist, a, b, uniq, offset):
+    """Insertion sort of ``blist[a:b]`` (positions in ``uniq``) by file offset: later blocks win."""
+    for x in range(a + 1, b):
+        v = blist[x]
+        y = x - 1
+        while y >= a and offset[uniq[blist[y]]] > offset[uniq[v]]:
+            blist[y + 1] = blist[y]
+            y -= 1
+        blist[y + 1] = v
 
 
 @numba.njit(nogil=True, cache=True)
-def plan_track(index, file_order, cids, starts, width, early_exit, state):
+def overlap_csr(ix, file_order, lo, hi):
+    """Blocks overlapping each query ``[lo[i], hi[i])`` (linear coordinates, one chromosome each).
+
+    Returns
+    -------
+    ptr : int64 (m + 1,), query i owns ``blocks[ptr[i]:ptr[i+1]]``
+    blocks : int64, rows of the index, in file order within each query
+    """
+    end, span_le, offset = ix[3], ix[6], ix[8]
+    n_main = end.size
+    m = lo.size
+    ptr = np.zeros(m + 1, np.int64)
+    blocks = np.empty(0, np.int64)
+    for fill in (False, True):       # count, then fill
+        j = 0
+        for q in range(m):
+            c = lo[q] >> 32
+            s = lo[q] - (c << 32)
+            e = hi[q] - (c << 32)
+            if e > s:
+                m0, m1, p0, p1 = window_rows(ix, c, s, e)
+                for k in range(m0, m1):
+                    if np.int64(end[k]) > s:
+                        if fill:
+                            blocks[j] = k
+                        j += 1
+                for k in range(p0, p1):
+                    if span_le[k] > lo[q]:
+                        if fill:
+                            blocks[j] = n_main + k
+                        j += 1
+            ptr[q + 1] = j
+        if not fill:
+            blocks = np.empty(j, np.int64)
+    if not file_order:
+        for q in range(m):
+            for x in range(ptr[q] + 1, ptr[q + 1]):
+                v = blocks[x]
+                y = x - 1
+                while y >= ptr[q] and offset[blocks[y]] > offset[v]:
+                    blocks[y + 1] = blocks[y]
+                    y -= 1
+                blocks[y + 1] = v
+    return ptr, blocks
+
+
+@numba.njit(nogil=True, cache=True)
+def plan_track(ix, file_order, cids, starts, width, early_exit, ckeys, cvals, uid):
     """Blocks of one track for every window, deduplicated, with their cache entries.
 
     Parameters
     ----------
-    index : int64 (5, L), the track's block index rows lstart, lend, lend_cummax, offset,
-        single_chrom (``fastwig.rtree.BlockIndex.table``)
-    file_order : bool
+    ix : tuple of arrays, the track's ``fastwig.rtree.BlockIndex.arrays`` (read, never written)
+    file_order : bool, offsets do not decrease in index order
     cids : int64 (n,), the track's chromId per window (-1: absent); starts : int64 (n,); width : int
     early_exit : bool, record for each block the furthest window end that needs it
-    state : int64 (5, L), the track's cache state rows pos, length, flags, until and a scratch row
-        that is all -1 on entry and on return (``fastwig.cache.FileCacheState.table``)
+    ckeys, cvals : the block cache's table (``kernels.cachemap``; read, never written); uid : the file's key
 
     Returns
     -------
@@ -32,73 +157,84 @@ def plan_track(index, file_order, cids, starts, width, early_exit, state):
     uniq, stop : int64 (m,), needed blocks and the coordinate before which records are needed (-1: all)
     lo, length, flags : int64 (m,), cache position (-1: miss), length and scan flags of each
     """
-    lstart, lend, cummax, offset, single_chrom = index[0], index[1], index[2], index[3], index[4]
-    c_pos, c_len, c_flags, c_until, mark = state[0], state[1], state[2], state[3], state[4]
+    end, span_le, offset = ix[3], ix[6], ix[8]
+    n_main = end.size
     n = cids.size
     ptr = np.zeros(n + 1, dtype=np.int64)
-    first = np.zeros(n, dtype=np.int64)
-    last = np.zeros(n, dtype=np.int64)
+    rows = np.zeros((n, 4), dtype=np.int64)
     for w in range(n):
         c = cids[w]
         cnt = 0
         if c >= 0:
             s = starts[w] if starts[w] > 0 else 0
             e = starts[w] + width if starts[w] + width > 0 else 0
-            q_lo = (c << 32) + s
-            q_hi = (c << 32) + e
-            a = np.searchsorted(cummax, q_lo, side="right")
-            b = np.searchsorted(lstart, q_hi, side="left")
-            first[w] = a
-            last[w] = b
-            for k in range(a, b):
-                if lend[k] > q_lo:
+            m0, m1, p0, p1 = window_rows(ix, c, s, e)
+            rows[w, 0], rows[w, 1], rows[w, 2], rows[w, 3] = m0, m1, p0, p1
+            for k in range(m0, m1):
+                if np.int64(end[k]) > s:
+                    cnt += 1
+            for k in range(p0, p1):
+                if span_le[k] > (c << 32) + s:
                     cnt += 1
         ptr[w + 1] = ptr[w] + cnt
     total = ptr[n]
     blist = np.empty(total, dtype=np.int64)
     uniq = np.empty(total, dtype=np.int64)
     stop = np.empty(total, dtype=np.int64)
+    # dedup scratch of this call (sized by the batch, not by the file): leaf -> position in uniq
+    hsize = 16
+    while hsize < 2 * total:
+        hsize *= 2
+    hmask = hsize - 1
+    hkey = np.full(hsize, -1, dtype=np.int64)
+    hval = np.empty(hsize, dtype=np.int64)
     nu = 0
     j = 0
     for w in range(n):
-        if last[w] <= first[w]:
+        if ptr[w + 1] == ptr[w]:
             continue
         c = cids[w]
         s = starts[w] if starts[w] > 0 else 0
         e = starts[w] + width
-        q_lo = (c << 32) + s
-        for k in range(first[w], last[w]):
-            if lend[k] <= q_lo:
-                continue
-            u = mark[k]
-            if u < 0:
-                u = nu
-                mark[k] = u
-                uniq[u] = k
-                stop[u] = e if (early_exit and single_chrom[k] != 0) else -1
-                nu += 1
-            elif stop[u] >= 0 and stop[u] < e:
-                stop[u] = e
-            blist[j] = u
-            j += 1
+        for part in range(2):
+            a = rows[w, 2 * part]
+            b = rows[w, 2 * part + 1]
+            for r in range(a, b):
+                if part == 0:
+                    if np.int64(end[r]) <= s:
+                        continue
+                    k = r
+                else:
+                    if span_le[r] <= (c << 32) + s:
+                        continue
+                    k = n_main + r
+                h = (k * 0x9E3779B1) & hmask
+                while hkey[h] >= 0 and hkey[h] != k:
+                    h = (h + 1) & hmask
+                if hkey[h] < 0:
+                    u = nu
+                    hkey[h] = k
+                    hval[h] = u
+                    uniq[u] = k
+                    # early exit only inside one chromosome (a crossing block is read whole)
+                    stop[u] = e if (early_exit and part == 0) else -1
+                    nu += 1
+                else:
+                    u = hval[h]
+                    if stop[u] >= 0 and stop[u] < e:
+                        stop[u] = e
+                blist[j] = u
+                j += 1
         if not file_order:
-            # later blocks in the file win: order this window's few blocks by file offset
-            for x in range(ptr[w] + 1, ptr[w + 1]):
-                v = blist[x]
-                y = x - 1
-                while y >= ptr[w] and offset[uniq[blist[y]]] > offset[uniq[v]]:
-                    blist[y + 1] = blist[y]
-                    y -= 1
-                blist[y + 1] = v
+            _sort_by_offset(blist, ptr[w], ptr[w + 1], uniq, offset)
     lo = np.full(nu, -1, dtype=np.int64)
     length = np.zeros(nu, dtype=np.int64)
     flags = np.zeros(nu, dtype=np.int64)
     for i in range(nu):
-        k = uniq[i]
-        mark[k] = -1
         need = stop[i] if stop[i] >= 0 else INT64_MAX
-        if c_pos[k] >= 0 and c_until[k] >= need:
-            lo[i] = c_pos[k]
-            length[i] = c_len[k]
-            flags[i] = c_flags[k]
+        slot = find(ckeys, key_of(uid, uniq[i]))
+        if slot >= 0 and cvals[slot, UNTIL] >= need:
+            lo[i] = cvals[slot, POS]
+            length[i] = cvals[slot, LENGTH]
+            flags[i] = cvals[slot, FLAGS]
     return ptr, blist, uniq[:nu].copy(), stop[:nu].copy(), lo, length, flags

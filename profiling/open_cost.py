@@ -46,15 +46,9 @@ GRCH38 = [248956422, 242193529, 198295559, 190214555, 181538259, 170805979, 1593
 
 
 def index_bytes(bw) -> int:
-    seen = {}
-    for holder in (bw._index, bw._cache_state, *bw._zoom_index.values()):
-        for value in vars(holder).values():
-            if isinstance(value, np.ndarray):
-                base = value
-                while isinstance(base.base, np.ndarray):
-                    base = base.base
-                seen[id(base)] = base.nbytes
-    return sum(seen.values())
+    """Bytes of the per-file tables one open BigWig holds for its reads (``BigWig.index_nbytes``:
+    block index arrays; the block cache's table is shared and sized by the cache, not per file)."""
+    return bw.index_nbytes
 
 
 def genome_file(path: Path, n_blocks: int) -> dict:

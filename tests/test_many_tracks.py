@@ -92,17 +92,9 @@ def _rss_bytes() -> dict:
 
 
 def index_bytes(bw) -> int:
-    """Bytes of numpy memory that one open BigWig holds for its index (R-tree arrays, cache state),
-    each underlying buffer counted once."""
-    seen = {}
-    for holder in (bw._index, bw._cache_state, *bw._zoom_index.values()):
-        for value in vars(holder).values():
-            if isinstance(value, np.ndarray):
-                base = value
-                while isinstance(base.base, np.ndarray):
-                    base = base.base
-                seen[id(base)] = base.nbytes
-    return sum(seen.values())
+    """Bytes of the per-file tables one open BigWig holds for its reads (``BigWig.index_nbytes``:
+    block index arrays; the block cache's table is shared and sized by the cache, not per file)."""
+    return bw.index_nbytes
 
 
 def child(n: int, folder: str, batch_tracks: int) -> dict:
