@@ -396,13 +396,13 @@ def write_plot(path: str | os.PathLike, title: str, names: list[str], observed: 
         ax.stairs(observed[t], edges, fill=True, color="0.75", label="observed")
         ax.plot(centres, predicted[t], color=colors[t % len(colors)], linewidth=1.5, label="predicted")
         ax.set_ylabel(f"{names[t]}\n(signal)")
-        ax.text(0.995, 0.92, f"held-out r = {r.get(names[t], float('nan')):.2f}", transform=ax.transAxes,
-                ha="right", va="top", fontsize=9)
+        ax.set_title(f"Pearson r on the held-out chromosome: {r.get(names[t], float('nan')):.2f}", loc="right",
+                     fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
         ax.set_ylim(bottom=0)
         ax.margins(x=0)
         if t == 0:
-            ax.legend(loc="upper left", frameon=False, ncol=2, fontsize=9)
+            ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, ncol=2, fontsize=9)
     last = axes[-1, 0]
     last.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{int(x):,}"))
     last.set_xlabel(f"{chrom} position (bp)".strip() + f", {bin_size} bp bins")

@@ -5,7 +5,8 @@
 uncompressed FASTA, windows are then read straight out of a memory map of the file through that index
 (:func:`kernels.onehot.gather_fasta_cpu`, no GIL, no Python object per window); a BGZF-compressed FASTA
 falls back to pyfaidx fetches.  Either way the bytes of a batch go through one encoder kernel
-(:mod:`kernels.onehot`), whose GPU twin the dataset uses on ``device="cuda"``.
+(:mod:`kernels.onehot` for one-hot and integer codes, :mod:`kernels.kmer` for k-mer tokens), whose GPU
+twins the dataset uses on ``device="cuda"``.
 
 Conventions (all methods): coordinates are 0-based, half-open; positions before 0 or at/after the
 end of the chromosome read as ``N``; soft-masked (lowercase) bases are kept as stored by
@@ -24,6 +25,7 @@ from .backend import run_items
 from .config import resolve_threads
 from .errors import ChromNotFound, FastwigError, RangeError
 
+from .kernels import kmer as _kk
 from ._kernels import onehot as _k
 
 __all__ = ["Genome"]
@@ -31,8 +33,6 @@ __all__ = ["Genome"]
 _GZIP_MAGIC = b"\x1f\x8b"
 # fewest bases worth a thread-pool chunk
 _MIN_CHUNK_BASES = 1 << 18
-# largest k whose 4**k + 1 tokens fit in int64
-_MAX_K = 31
 
 
 class Genome:
@@ -334,14 +334,15 @@ class Genome:
         _k.integer_batch_cpu(raw, np.full(1, rc, dtype=np.uint8), out, 0, 1)
         return out[0]
 
-    def kmers(self, chrom: str, start: int, end: int, k: int, stride: int = 1) -> np.ndarray:
+    def kmers(self, chrom: str, start: int, end: int, k: int, stride: int = 1, rc: bool = False) -> np.ndarray:
         """k-mer tokens of ``[start, end)`` as Genomic-ULMFiT tokenises: ``k`` bases every ``stride`` bases.
 
         The k-mer starting at ``start + t * stride`` (for every ``t`` with the k-mer inside the window)
         becomes the base-4 number of its bases, first base most significant: with A=0 C=1 G=2 T=3,
         ``"ACG"`` -> ``0*16 + 1*4 + 2 = 6``.  Tokens ``0 .. 4**k - 1`` are the k-mers over ACGT; a
         k-mer holding any other base (N, IUPAC, past the chromosome end) is the special token
-        ``4**k``, so the vocabulary has ``4**k + 1`` entries.  Case is ignored.
+        ``4**k``, so the vocabulary has ``4**k + 1`` entries.  Case is ignored (soft-masked bases are
+        bases).
 
         Parameters
         ----------
@@ -349,28 +350,20 @@ class Genome:
         start, end : int
             0-based, half-open.
         k : int
-            k-mer length, 1 to 31.
+            k-mer length, 1 to 31 (``4**31`` is the largest special token int64 holds).
         stride : int, default 1
             Step between k-mer starts (``stride = k``: non-overlapping).
+        rc : bool, default False
+            Tokens of the reverse complement of the window.
 
         Returns
         -------
         numpy.ndarray
             int64 (max(0, (end - start - k) // stride + 1),).
         """
-        k, stride = int(k), int(stride)
-        if not 1 <= k <= _MAX_K:
-            raise RangeError(f"k must be in 1..{_MAX_K}, got {k}")
-        if stride < 1:
-            raise RangeError(f"stride must be >= 1, got {stride}")
-        codes = self.integer(chrom, start, end)
-        if codes.shape[0] < k:
-            return np.zeros(0, dtype=np.int64)
-        windows = np.lib.stride_tricks.sliding_window_view(codes, k)[::stride]
-        powers = 4 ** np.arange(k - 1, -1, -1, dtype=np.int64)
-        tokens = windows.astype(np.int64) @ powers
-        tokens[(windows == _k.N_CODE).any(axis=1)] = 4 ** k
-        return tokens
+        k, stride = _check_kmer(k, stride)
+        raw = self._raw(chrom, start, end)[None, :]
+        return self._encode_kmers(raw, np.full(1, rc, dtype=np.uint8), k, stride, None)[0]
 
     # --- batches ----------------------------------------------------------------------------------
 
@@ -414,6 +407,53 @@ class Genome:
                   min_chunk=_min_chunk(raw.shape[1]))
         return out
 
+    def kmers_batch(self, chroms, starts, width: int, k: int, stride: int = 1, rc=None,
+                    out: np.ndarray | None = None, threads: int | None = None) -> np.ndarray:
+        """k-mer tokens of many windows of one width: one gather and one kernel call.
+
+        Parameters
+        ----------
+        chroms : str, sequence of str, or integer array (n,)
+            Chromosome of each window (a single name: all windows); see :meth:`chrom_ids`.
+        starts : int array-like (n,)
+            0-based starts; windows may run past either chromosome end (those bases are ``N``).
+        width : int
+            Window length.
+        k : int
+            k-mer length, 1 to 31.
+        stride : int, default 1
+            Step between k-mer starts.
+        rc : bool array-like (n,), optional
+            Windows to tokenise reverse-complemented.
+        out : numpy.ndarray, optional
+            int64 (n, tokens), C-contiguous, to write into.
+        threads : int, optional
+            CPU threads (default: ``fastwig.settings.threads``).
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 (n, tokens) with ``tokens = max(0, (width - k) // stride + 1)``; row ``i`` equals
+            ``kmers(chroms[i], starts[i], starts[i] + width, k, stride, rc=rc[i])``.  Tokens
+            ``0 .. 4**k - 1`` are k-mers over ACGT, ``4**k`` a k-mer with N/IUPAC or past an end.
+        """
+        k, stride = _check_kmer(k, stride)
+        threads = resolve_threads(threads)
+        raw = self.fetch_batch(chroms, starts, width, threads=threads)
+        return self._encode_kmers(raw, _rc_flags(rc, raw.shape[0]), k, stride, out, threads)
+
+    @staticmethod
+    def _encode_kmers(raw: np.ndarray, rc: np.ndarray, k: int, stride: int, out: np.ndarray | None,
+                      threads: int = 1) -> np.ndarray:
+        n, width = raw.shape
+        shape = (n, _kk.n_tokens(width, k, stride))
+        if out is None:
+            out = np.empty(shape, dtype=np.int64)
+        elif out.shape != shape or out.dtype != np.int64 or not out.flags.c_contiguous:
+            raise RangeError(f"out must be C-contiguous int64 {shape}, got {out.dtype} {out.shape}")
+        run_items(_kk.kmer_batch_cpu, n, threads, raw, rc, out, k, stride, min_chunk=_min_chunk(width))
+        return out
+
     @staticmethod
     def _encode_onehot(raw: np.ndarray, rc: np.ndarray, n_value: float, out: np.ndarray | None,
                        threads: int = 1) -> np.ndarray:
@@ -428,6 +468,15 @@ class Genome:
 
 def _min_chunk(width: int) -> int:
     return max(1, _MIN_CHUNK_BASES // max(int(width), 1))
+
+
+def _check_kmer(k, stride) -> tuple[int, int]:
+    k, stride = int(k), int(stride)
+    if not 1 <= k <= _kk.MAX_K:
+        raise RangeError(f"k must be in 1..{_kk.MAX_K}, got {k}")
+    if stride < 1:
+        raise RangeError(f"stride must be >= 1, got {stride}")
+    return k, stride
 
 
 def _rc_flags(rc, n: int) -> np.ndarray:

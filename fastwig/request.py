@@ -20,6 +20,7 @@ STATS: dict[str, int] = {"mean": bins.STAT_MEAN, "sum": bins.STAT_SUM, "min": bi
                          "max": bins.STAT_MAX, "coverage": bins.STAT_COVERAGE}
 
 _warned: set[tuple[str, str]] = set()
+MAX_WIDTH = 2**32 - 1       # bigWig coordinates are 32-bit: no chromosome is longer
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,11 @@ def make_request(tracks: Sequence, chroms, starts, width, *, bin_size=1, stat: s
         raise RangeError(f"width and bin_size must be integers, got {width!r}, {bin_size!r}") from None
     if width <= 0 or bin_size <= 0 or width % bin_size:
         raise RangeError(f"width ({width}) must be positive and a multiple of bin_size ({bin_size})")
+    if width > MAX_WIDTH:
+        n_win = int(np.size(starts))
+        gib = n_win * len(bws) * (width // bin_size) * 4 / 2**30
+        raise RangeError(f"width {width} is wider than any bigWig chromosome can be (2**32 - 1 bases): the output "
+                         f"would be float32 ({n_win}, {len(bws)}, {width // bin_size}), {gib:,.1f} GiB")
     if stat not in STATS:
         raise RangeError(f"stat must be one of {sorted(STATS)}, got {stat!r}")
     starts = np.asarray(starts)
@@ -140,13 +146,16 @@ def make_request(tracks: Sequence, chroms, starts, width, *, bin_size=1, stat: s
 
 
 def _factorise(chroms, n: int) -> tuple[list[str], np.ndarray]:
-    """Distinct chromosome names and, per window, the index of its name."""
+    """Distinct chromosome names and, per window, the index of its name (``bytes`` names are decoded)."""
+    if isinstance(chroms, bytes):
+        chroms = chroms.decode("ascii", "replace")
     if isinstance(chroms, str):
         return [chroms], np.zeros(n, dtype=np.int64)
     if np.shape(chroms) != (n,):
         raise RangeError(f"chroms must be one name or one per window ({n}), got shape {np.shape(chroms)}")
     seq = chroms.tolist() if isinstance(chroms, np.ndarray) else list(chroms)
     codes: dict[str, int] = {}
-    inverse = np.array([codes.setdefault(c if isinstance(c, str) else str(c), len(codes)) for c in seq],
+    inverse = np.array([codes.setdefault(c if isinstance(c, str) else c.decode("ascii", "replace")
+                                         if isinstance(c, bytes) else str(c), len(codes)) for c in seq],
                        dtype=np.int64)
     return list(codes), inverse

@@ -1,30 +1,20 @@
-"""A small bigWig writer, for conformance tests and the package's demo data.
+"""The public bigWig writer, :class:`BigWigWriter`: records -> sections -> zoom levels -> file.
 
-It writes what the bigWig format (Kent et al. 2010, the BBI layout) allows, including the variants that
-real writers never produce: big-endian files, versions 1 to 4, chromosome B+ trees and R-trees of any
-depth, fixedStep sections with ``step != span``, unsorted B+ tree keys, the chromosome tree after the
-data, overlapping records, coordinates up to ``2**32 - 1`` and files without any data.  It is plain
-Python over numpy, ``zlib`` and ``struct``, and imports nothing else from fastwig.
+Records come in as numpy arrays (no Python object per record): ``add_intervals`` makes bedGraph
+sections, ``add_values`` fixedStep sections (step = span: binned predictions).  Each full block of
+``items_per_slot`` records is encoded at once and handed to a thread pool for ``zlib.compress``, which
+releases the GIL while it deflates, so compression runs on every core while the caller adds more
+records (deflate at level 6 is the cost of writing: about 42 MB/s per core here).
 
-File layout written (offsets in the 64-byte header point at each part)::
+The file is laid out as UCSC's bedGraphToBigWig lays it out (version 4, chromosome B+ tree before the
+data, data R-tree with one block per leaf item, ``zoom_levels`` reserved zoom header slots), and the
+zoom levels and total summary are made as it makes them (:mod:`kernels.zoom`): the first level's
+reduction is the first of ``max(mean record span, 10) * 4**k`` whose summaries take at most half the
+bytes of the compressed data; each further level merges the summaries of the one before into ones of
+at most 4 times its reduction, until a level would not shrink (or ``zoom_levels`` are made).
 
-    header (64) | zoom headers (24 each) | totalSummary (40) | extension header (64)
-    | chromosome B+ tree | data count (u64) + data blocks | R-tree ("cirTree") of the data blocks
-    | per zoom level: record count (u32) + zoom blocks, R-tree of the zoom blocks | magic (4)
-
-With ``chrom_tree_after_data=True`` the B+ tree moves between the data blocks and their R-tree, where
-the bigtools writer puts it.  Every data block holds exactly one section; a section longer than
-``items_per_block`` records is split into several.  Tree nodes are padded to ``blockSize`` slots, as
-UCSC does.
-
-Zoom records follow UCSC's summarising scheme, over the records taken in (chromosome id, start) order:
-on each chromosome a bin of ``reduction`` bases opens at the first record not covered by the previous
-bin (or, when a record runs past a bin's end, right at that end) and is cut at the chromosome end; a
-bin summarises only covered bases (``validCount``, min, max, sum and sum of squares of the values over
-those bases).  Bins are therefore not aligned to multiples of ``reduction``.  Overlapping records are
-not merged first, so their zoom records are as rough as UCSC's would be.  Each zoom level starts with its record count (u32); its blocks hold
-``items_per_block`` zoom records each and may span chromosomes, as in UCSC files, and its R-tree's
-itemCount is the number of zoom records (itemsPerSlot = ``items_per_block``), again as UCSC writes it.
+:func:`write_bigwig` and friends, re-exported here, are the conformance writer of
+:mod:`fastwig.bbi_writer` (every variant of the format, for tests).
 """
 
 from __future__ import annotations
@@ -32,553 +22,372 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = [
-    "BIGWIG_MAGIC",
-    "BPT_MAGIC",
-    "CIRTREE_MAGIC",
-    "BedGraph",
-    "VarStep",
-    "FixedStep",
-    "write_bigwig",
-    "bigwig_from_arrays",
-]
+from .bbi_writer import (BIGWIG_MAGIC, BPT_MAGIC, CIRTREE_MAGIC, BedGraph, FixedStep, VarStep, _bpt, _rtree,
+                         bigwig_from_arrays, write_bigwig)
+from .config import resolve_threads
+from .errors import ChromNotFound, FastwigError, RangeError
 
-BIGWIG_MAGIC = 0x888FFC26
-BPT_MAGIC = 0x78CA8C91
-CIRTREE_MAGIC = 0x2468ACE0
+try:
+    from .kernels import zoom as _zoom
+except ModuleNotFoundError:  # a source tree that is not installed
+    from kernels import zoom as _zoom
+
+__all__ = ["BigWigWriter", "BedGraph", "VarStep", "FixedStep", "write_bigwig", "bigwig_from_arrays",
+           "BIGWIG_MAGIC", "BPT_MAGIC", "CIRTREE_MAGIC"]
 
 _U32_MAX = 2**32 - 1
-_BEDGRAPH, _VARSTEP, _FIXEDSTEP = 1, 2, 3
-_EXTENSION_SIZE = 64
-_DEFAULT_BUF_SIZE = 32768  # uncompressBufSize of a compressed file that holds no block at all
+_BEDGRAPH, _FIXEDSTEP = 1, 3
+_ZOOM_INCREMENT = 4                 # UCSC's bbiResIncrement
+_MIN_ZOOM = 10                      # smallest first reduction UCSC tries
+_SUMMARY_BYTES = 32                 # one zoom record on disk
+_RECORD = np.dtype([("s", "<u4"), ("e", "<u4"), ("v", "<f4")])
+_ZOOM_RECORD = np.dtype([("cid", "<u4"), ("s", "<u4"), ("e", "<u4"), ("n", "<u4"), ("min", "<f4"),
+                         ("max", "<f4"), ("sum", "<f4"), ("ssq", "<f4")])
 
 
-class BedGraph(NamedTuple):
-    """A bedGraph section: records ``[starts[i], ends[i])`` with ``values[i]``."""
-
-    chrom: str
-    starts: Sequence[int]
-    ends: Sequence[int]
-    values: Sequence[float]
-
-
-class VarStep(NamedTuple):
-    """A varStep section: records ``[starts[i], starts[i] + span)`` with ``values[i]``."""
-
-    chrom: str
-    starts: Sequence[int]
-    span: int
-    values: Sequence[float]
-
-
-class FixedStep(NamedTuple):
-    """A fixedStep section: record ``i`` is ``[start + i*step, start + i*step + span)`` with ``values[i]``."""
-
-    chrom: str
-    start: int
-    step: int
-    span: int
-    values: Sequence[float]
-
-
-_KINDS = {"bedGraph": BedGraph, "varStep": VarStep, "fixedStep": FixedStep}
-
-
-class _Section(NamedTuple):
-    cid: int
-    kind: int
-    starts: np.ndarray  # int64, one per record
-    ends: np.ndarray  # int64
-    values: np.ndarray  # float32
-    step: int
-    span: int
-
-
-def _as_section(sec) -> BedGraph | VarStep | FixedStep:
-    if isinstance(sec, (BedGraph, VarStep, FixedStep)):
-        return sec
-    if isinstance(sec, Mapping):
-        fields = dict(sec)
-        kind = fields.pop("type", None)
-        if kind not in _KINDS:
-            raise ValueError(f"section dict needs 'type' in {sorted(_KINDS)}, got {kind!r}")
-        return _KINDS[kind](**fields)
-    if isinstance(sec, tuple) and sec and sec[0] in _KINDS:
-        return _KINDS[sec[0]](*sec[1:])
-    raise TypeError(
-        "a section is a BedGraph/VarStep/FixedStep, a dict with a 'type' key, "
-        f"or a tuple whose first item is the type name; got {type(sec).__name__}"
-    )
-
-
-def _coords(a, what: str) -> np.ndarray:
-    a = np.asarray(a, dtype=np.int64).ravel()
-    if a.size and (a.min() < 0 or a.max() > _U32_MAX):
-        raise ValueError(f"{what} must lie in [0, 2**32 - 1]")
-    return a
-
-
-def _normalise(sec, chrom_ids: dict[str, int]) -> _Section:
-    sec = _as_section(sec)
-    chrom = sec.chrom
-    if chrom not in chrom_ids:
-        raise ValueError(f"section on unknown chromosome {chrom!r}")
-    cid = chrom_ids[chrom]
-    values = np.asarray(sec.values, dtype=np.float32).ravel()
-    n = values.size
-    if isinstance(sec, BedGraph):
-        kind, step, span = _BEDGRAPH, 0, 0
-        starts, ends = _coords(sec.starts, "starts"), _coords(sec.ends, "ends")
-    elif isinstance(sec, VarStep):
-        kind, step, span = _VARSTEP, 0, int(sec.span)
-        starts = _coords(sec.starts, "starts")
-        ends = _coords(starts + span, "starts + span")
-    else:
-        kind, step, span = _FIXEDSTEP, int(sec.step), int(sec.span)
-        if step < 0 or step > _U32_MAX:
-            raise ValueError("fixedStep step must lie in [0, 2**32 - 1]")
-        starts = _coords(int(sec.start) + step * np.arange(n, dtype=np.int64), "fixedStep starts")
-        ends = _coords(starts + span, "fixedStep ends")
-    if span < 0 or span > _U32_MAX:
-        raise ValueError("span must lie in [0, 2**32 - 1]")
-    if not (starts.size == ends.size == n):
-        raise ValueError(f"section on {chrom!r}: starts, ends and values differ in length")
-    if np.any(ends < starts):
-        raise ValueError(f"section on {chrom!r}: a record ends before it starts")
-    return _Section(cid, kind, starts, ends, values, step, span)
-
-
-def _split(sec: _Section, size: int) -> Iterable[_Section]:
-    for lo in range(0, sec.values.size, size):
-        hi = lo + size
-        yield sec._replace(starts=sec.starts[lo:hi], ends=sec.ends[lo:hi], values=sec.values[lo:hi])
-
-
-def _encode_section(sec: _Section, bo: str) -> bytes:
-    n = sec.values.size
-    head = struct.pack(
-        bo + "IIIIIBBH", sec.cid, int(sec.starts.min()), int(sec.ends.max()), sec.step, sec.span,
-        sec.kind, 0, n,
-    )
-    if sec.kind == _BEDGRAPH:
-        rec = np.empty(n, dtype=[("s", bo + "u4"), ("e", bo + "u4"), ("v", bo + "f4")])
-        rec["s"], rec["e"], rec["v"] = sec.starts, sec.ends, sec.values
-    elif sec.kind == _VARSTEP:
-        rec = np.empty(n, dtype=[("s", bo + "u4"), ("v", bo + "f4")])
-        rec["s"], rec["v"] = sec.starts, sec.values
-    else:
-        rec = sec.values.astype(bo + "f4")
-    return head + rec.tobytes()
-
-
-def _ucsc_summaries(cids, starts, ends, values, sizes, reduction: int) -> np.ndarray:
-    """Zoom records of one reduction level (UCSC's scheme), over the records sorted by chromosome id and
-    start, so that sections written out of order still give a well-formed zoom level."""
-    out: list[tuple] = []
-    cur = None  # [cid, start, end, count, min, max, sum, sumsq]
-
-    def open_bin(cid, start):
-        end = min(start + reduction, sizes[cid], _U32_MAX)
-        if end <= start:  # a record past the chromosome end: keep bins of full width there
-            end = min(start + reduction, _U32_MAX)
-        return [cid, start, end, 0, np.inf, -np.inf, 0.0, 0.0]
-
-    def add(b, s, e, v):
-        ov = min(e, b[2]) - max(s, b[1])
-        if ov > 0:
-            b[3] += ov
-            b[4] = min(b[4], v)
-            b[5] = max(b[5], v)
-            b[6] += v * ov
-            b[7] += v * v * ov
-
-    order = np.lexsort((starts, cids))  # stable: file order among records with equal (chrom, start)
-    cids, starts, ends, values = cids[order], starts[order], ends[order], values[order]
-    for cid, s, e, v in zip(cids.tolist(), starts.tolist(), ends.tolist(), values.tolist()):
-        if e <= s:
-            continue
-        if cur is None or cur[0] != cid or s >= cur[2]:
-            if cur is not None and cur[3]:
-                out.append(tuple(cur))
-            cur = open_bin(cid, s)
-        while e > cur[2] and cur[2] < _U32_MAX:
-            add(cur, s, e, v)
-            if cur[3]:
-                out.append(tuple(cur))
-            cur = open_bin(cid, cur[2])
-        add(cur, s, e, v)
-    if cur is not None and cur[3]:
-        out.append(tuple(cur))
-    rec = np.zeros(len(out), dtype=[("cid", "u4"), ("s", "u4"), ("e", "u4"), ("n", "u4"),
-                                    ("min", "f4"), ("max", "f4"), ("sum", "f4"), ("ssq", "f4")])
-    if out:
-        rec[:] = out
-    return rec
-
-
-def _auto_reductions(n_levels: int, starts, ends, sizes) -> list[int]:
-    """``n_levels`` reductions, x4 apart, from 10 times the mean record span, stopping at the first
-    one that reaches the largest chromosome (further levels would each hold one record per
-    chromosome, so UCSC stops there too)."""
-    if n_levels <= 0:
-        return []
-    spans = ends - starts
-    mean_span = float(spans.mean()) if spans.size else 1.0
-    red = max(1, int(round(10 * mean_span)))
-    biggest = max(sizes, default=1)
-    out = []
-    while len(out) < n_levels and red <= _U32_MAX:
-        out.append(red)
-        if red >= biggest:
-            break
-        red *= 4
-    return out
-
-
-def _bpt(chroms: list[tuple[bytes, int, int]], block_size: int, base: int, bo: str,
-         reverse_leaves: bool) -> bytes:
-    """Chromosome B+ tree (header + nodes, root first) for ``(key, id, size)`` items, at file offset ``base``."""
-    key_size = max((len(k) for k, _, _ in chroms), default=1) or 1
-    items = sorted(chroms)
-    slot = key_size + 8  # a leaf's id + size and a node's child offset both take 8 bytes
-    node_size = 4 + block_size * slot
-    # levels[0] is the leaf level; each node is a list of items (leaves) or child indices.
-    leaves = [items[i:i + block_size] for i in range(0, len(items), block_size)] or [[]]
-    if reverse_leaves:
-        leaves = [leaf[::-1] for leaf in leaves]
-    levels = [leaves]
-    min_key = [min((k for k, _, _ in leaf), default=b"") for leaf in leaves]
-    keys = [min_key]
-    while len(levels[-1]) > 1:
-        n = len(levels[-1])
-        levels.append([list(range(i, min(i + block_size, n))) for i in range(0, n, block_size)])
-        keys.append([min(keys[-1][c] for c in node) for node in levels[-1]])
-    levels.reverse()
-    keys.reverse()
-    offsets = []
-    pos = base + 32
-    for lev in levels:
-        offsets.append([pos + i * node_size for i in range(len(lev))])
-        pos += len(lev) * node_size
-    parts = [struct.pack(bo + "IIIIQQ", BPT_MAGIC, block_size, key_size, 8, len(items), 0)]
-    for depth, lev in enumerate(levels):
-        is_leaf = depth == len(levels) - 1
-        for node in lev:
-            body = [struct.pack(bo + "BBH", int(is_leaf), 0, len(node))]
-            for item in node:
-                if is_leaf:
-                    key, cid, size = item
-                    body.append(key.ljust(key_size, b"\0") + struct.pack(bo + "II", cid, size))
-                else:
-                    body.append(keys[depth + 1][item].ljust(key_size, b"\0")
-                                + struct.pack(bo + "Q", offsets[depth + 1][item]))
-            body.append(b"\0" * ((block_size - len(node)) * slot))
-            parts.append(b"".join(body))
-    return b"".join(parts)
-
-
-def _rtree(leaf_items: list[tuple], block_size: int, item_count: int, items_per_slot: int,
-           end_file_offset: int, base: int, bo: str) -> bytes:
-    """cirTree index (header + nodes, root first) over ``(c0, s0, c1, e1, offset, size)`` leaf items."""
-    leaf_size, node_size = 4 + block_size * 32, 4 + block_size * 24
-
-    def bounds(items):
-        lo = min((it[0], it[1]) for it in items)
-        hi = max((it[2], it[3]) for it in items)
-        return lo + hi
-
-    leaves = [leaf_items[i:i + block_size] for i in range(0, len(leaf_items), block_size)] or [[]]
-    levels = [leaves]
-    boxes = [[bounds(leaf) if leaf else (0, 0, 0, 0) for leaf in leaves]]
-    while len(levels[-1]) > 1:
-        n = len(levels[-1])
-        levels.append([list(range(i, min(i + block_size, n))) for i in range(0, n, block_size)])
-        boxes.append([bounds([boxes[-1][c] for c in node]) for node in levels[-1]])
-    levels.reverse()
-    boxes.reverse()
-    offsets = []
-    pos = base + 48
-    for depth, lev in enumerate(levels):
-        size = leaf_size if depth == len(levels) - 1 else node_size
-        offsets.append([pos + i * size for i in range(len(lev))])
-        pos += len(lev) * size
-    root = boxes[0][0]
-    parts = [struct.pack(bo + "IIQIIIIQII", CIRTREE_MAGIC, block_size, item_count, *root,
-                         end_file_offset, items_per_slot, 0)]
-    for depth, lev in enumerate(levels):
-        is_leaf = depth == len(levels) - 1
-        for node in lev:
-            body = [struct.pack(bo + "BBH", int(is_leaf), 0, len(node))]
-            if is_leaf:
-                body += [struct.pack(bo + "IIIIQQ", *it) for it in node]
-                body.append(b"\0" * ((block_size - len(node)) * 32))
-            else:
-                body += [struct.pack(bo + "IIIIQ", *boxes[depth + 1][c], offsets[depth + 1][c])
-                         for c in node]
-                body.append(b"\0" * ((block_size - len(node)) * 24))
-            parts.append(b"".join(body))
-    return b"".join(parts)
-
-
-def write_bigwig(
-    path,
-    chroms: Mapping[str, int] | Sequence[tuple[str, int]],
-    sections: Iterable = (),
-    *,
-    byte_order: str = "<",
-    version: int = 4,
-    compress: bool = True,
-    compress_level: int = 6,
-    items_per_block: int = 1024,
-    chrom_block_size: int = 256,
-    rtree_block_size: int = 256,
-    zoom_levels: int | Sequence[int] = 4,
-    chrom_tree_after_data: bool = False,
-    shuffle_chrom_keys: bool = False,
-    extension_header: bool | None = None,
-    total_summary: bool | None = None,
-    data_count: bool = True,
-    trailing_magic: bool = True,
-    uncompress_buf_size: int | None = None,
-) -> str:
-    """Write a bigWig file.
+class BigWigWriter:
+    """Write a bigWig file from numpy arrays (a context manager: the file is complete on exit).
 
     Parameters
     ----------
     path : str or os.PathLike
-        Output file; overwritten.
-    chroms : dict of str to int, or list of (str, int)
-        Chromosome names and sizes.  Chromosome ids follow this order (they need not follow name
-        order); the B+ tree stores the names sorted, as the format requires for lookups.
-    sections : iterable
-        Sections in file order: :class:`BedGraph`, :class:`VarStep` or :class:`FixedStep` tuples,
-        dicts with a ``"type"`` key (``"bedGraph"``, ``"varStep"``, ``"fixedStep"``) and the same
-        field names, or plain tuples whose first item is that type name.  Records are written as given:
-        overlaps, unsorted records and records past the chromosome end are not refused.  Coordinates
-        must fit unsigned 32 bits and ``end >= start``.  Empty sections are skipped.
-    byte_order : {"<", ">"}
-        Byte order of every multi-byte field in the file, data and zoom records included.
-    version : int
-        Header version, 1 to 4.  It also sets the defaults of `extension_header` (version 4) and
-        `total_summary` (version 3 and up).  UCSC's own version-1 file (bigBedExample.bb) is
-        uncompressed and lacks the trailing magic: pass ``compress=False, trailing_magic=False`` to
-        mimic it.
-    compress : bool
-        zlib-compress every block; when False the header's ``uncompressBufSize`` is 0.
+        Output file, overwritten.  If the ``with`` block raises, the incomplete file is removed.
+    chroms : dict of str to int, or sequence of (str, int)
+        Chromosome names and sizes; chromosome ids follow this order.
+    zoom_levels : int
+        At most this many zoom levels (UCSC writes up to 10); 0 writes none.
+    items_per_slot : int
+        Records per data block, and zoom records per zoom block (UCSC's ``-itemsPerSlot``, 1 to 65535).
+    block_size : int
+        ``blockSize`` of the R-trees and (capped at the number of chromosomes) of the chromosome tree.
     compress_level : int
-        zlib level, 0 to 9.  Level 0 still writes zlib streams, made of stored (uncompressed) deflate
-        blocks; level 1 is several times faster than the default 6 on large files.
-    items_per_block : int
-        Records per data block (1 to 65535), and zoom records per zoom block.
-    chrom_block_size, rtree_block_size : int
-        ``blockSize`` of the chromosome B+ tree and of the R-trees; small values make deep trees.
-        The B+ tree needs at least 2 unless there is a single chromosome (UCSC writes 1 then).
-    zoom_levels : int or sequence of int
-        The reductions (bases per zoom bin) to write, or a number of levels to choose: 10 times the
-        mean record span, then x4 per level, stopping after the first that reaches the largest
-        chromosome.  0 (or ``()``) writes no zoom level.  A file without records gets none.
-    chrom_tree_after_data : bool
-        Put the B+ tree between the data blocks and their R-tree (bigtools' layout).
-    shuffle_chrom_keys : bool
-        Store the keys of every B+ tree leaf in reverse name order, so that readers must not
-        binary-search a leaf (internal nodes still hold the smallest key of each child).
-    extension_header : bool, optional
-        Write the 64-byte extension header (no extra indexes).  Default: ``version >= 4``.
-    total_summary : bool, optional
-        Write totalSummary (bases covered, min, max, sum, sum of squares over all records); when
-        False its header offset is 0.  Default: ``version >= 3``.
-    data_count : bool
-        Write the number of data blocks before the data; when False that u64 field holds 0.
-    trailing_magic : bool
-        End the file with the magic number.
-    uncompress_buf_size : int, optional
-        Override the header's ``uncompressBufSize`` (e.g. too small, for a corrupt-file test).
-        Default: the largest inflated block of the file when compressed, else 0.
-
-    Returns
-    -------
-    str
-        `path`, as a string.
+        zlib level (6 is zlib's default and UCSC's).
+    threads : int, optional
+        Compression threads (default: ``fastwig.settings.threads``, else every core).
 
     Notes
     -----
-    A chromosome with no record is still listed in the B+ tree.  A file without sections has a data
-    count of 0, an R-tree whose root is an empty leaf, and a totalSummary of zeros.  Zoom records
-    for records far longer than a reduction cost one record per bin: use large reductions (or none)
-    for such data.
+    Records of a chromosome must come in order: each starts at or after the end of the one before it
+    on that chromosome (across calls too), and ends after it starts, within the chromosome.  The first
+    record out of order raises :class:`~fastwig.RangeError` naming it.  Chromosomes may come in any
+    order, and be interleaved.  NaN values leave gaps.  Values are stored as float32.
+
+    Examples
+    --------
+    >>> with fastwig.BigWigWriter("pred.bw", {"chr1": 248_956_422}) as w:   # doctest: +SKIP
+    ...     w.add_values("chr1", 0, predictions, span=128)
     """
-    if byte_order not in ("<", ">"):
-        raise ValueError("byte_order must be '<' or '>'")
-    if not 1 <= version <= 65535:
-        raise ValueError("version must fit u16 (1 to 4 are defined)")
-    if not 1 <= items_per_block <= 65535:
-        raise ValueError("items_per_block must lie in [1, 65535] (the section item count is u16)")
-    if not 0 <= compress_level <= 9:
-        raise ValueError("compress_level must lie in [0, 9]")
-    if chrom_block_size < 1 or rtree_block_size < 2:
-        raise ValueError("chrom_block_size must be >= 1 and rtree_block_size >= 2")
-    bo = byte_order
-    extension_header = version >= 4 if extension_header is None else extension_header
-    total_summary = version >= 3 if total_summary is None else total_summary
 
-    chrom_list = list(chroms.items()) if isinstance(chroms, Mapping) else [tuple(c) for c in chroms]
-    chrom_ids: dict[str, int] = {}
-    for name, size in chrom_list:
-        if name in chrom_ids:
-            raise ValueError(f"chromosome {name!r} listed twice")
-        if not 0 <= int(size) <= _U32_MAX:
-            raise ValueError(f"chromosome {name!r}: size must lie in [0, 2**32 - 1]")
-        if not name or "\0" in name:
-            raise ValueError("chromosome names must be non-empty and hold no NUL")
-        chrom_ids[name] = len(chrom_ids)
-    sizes = [int(s) for _, s in chrom_list]
-    if chrom_block_size < 2 and len(sizes) > 1:
-        raise ValueError("chrom_block_size 1 holds a single chromosome (a tree node needs 2 children)")
+    def __init__(self, path: str | os.PathLike, chroms: Mapping[str, int] | Sequence[tuple[str, int]], *,
+                 zoom_levels: int = 10, items_per_slot: int = 1024, block_size: int = 256,
+                 compress_level: int = 6, threads: int | None = None):
+        self.path = os.fspath(path)
+        pairs = list(chroms.items()) if isinstance(chroms, Mapping) else [tuple(c) for c in chroms]
+        if not 1 <= items_per_slot <= 65535:
+            raise RangeError(f"{self.path}: items_per_slot must lie in [1, 65535], got {items_per_slot}")
+        if block_size < 2:
+            raise RangeError(f"{self.path}: block_size must be at least 2, got {block_size}")
+        if not 0 <= zoom_levels <= 65535 or not 0 <= compress_level <= 9:
+            raise RangeError(f"{self.path}: zoom_levels must lie in [0, 65535] and compress_level in [0, 9]")
+        self._ids: dict[str, int] = {}
+        for name, size in pairs:
+            if not isinstance(name, str) or not name or "\0" in name or name in self._ids:
+                raise RangeError(f"{self.path}: chromosome name {name!r} is empty, not a string or repeated")
+            if not 0 <= int(size) <= _U32_MAX:
+                raise RangeError(f"{self.path}: chromosome {name!r} size {size} does not fit 32 bits")
+            self._ids[name] = len(self._ids)
+        self.chroms: dict[str, int] = {name: int(size) for name, size in pairs}
+        self._sizes = np.array([int(s) for _, s in pairs], dtype=np.int64)
+        self.zoom_levels, self.items_per_slot, self.block_size = zoom_levels, items_per_slot, block_size
+        self.compress_level = compress_level
+        self._last_end = np.zeros(len(pairs), dtype=np.int64)     # end of each chromosome's last record
+        self._records: list[tuple[np.ndarray, ...]] = []          # (cid, starts, ends, values) per call
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # bedGraph not yet in a block
+        self._pending_cid, self._pending_n = -1, 0
+        self._blocks: list[tuple[int, int, int, Future]] = []     # (cid, start, end, compressed bytes)
+        self._max_raw = 0
+        self._pool = ThreadPoolExecutor(max_workers=resolve_threads(threads), thread_name_prefix="fastwig-write")
+        try:
+            self._file = open(self.path, "wb")
+        except OSError as exc:
+            self._pool.shutdown()
+            raise FastwigError(f"{self.path}: cannot write: {exc.strerror}") from exc
+        self._closed = False
 
-    blocks = [b for sec in sections for b in _split(_normalise(sec, chrom_ids), items_per_block)
-              if b.values.size]
-    if blocks:
-        cids = np.concatenate([np.full(b.values.size, b.cid, np.int64) for b in blocks])
-        starts = np.concatenate([b.starts for b in blocks])
-        ends = np.concatenate([b.ends for b in blocks])
-        values = np.concatenate([b.values for b in blocks])
-    else:
-        cids = starts = ends = np.zeros(0, np.int64)
-        values = np.zeros(0, np.float32)
+    # -- context manager -----------------------------------------------------------------------
+    def __enter__(self) -> "BigWigWriter":
+        return self
 
-    if not blocks:
-        reductions: list[int] = []
-    elif isinstance(zoom_levels, (int, np.integer)):
-        reductions = _auto_reductions(int(zoom_levels), starts, ends, sizes)
-    else:
-        reductions = [int(r) for r in zoom_levels]
-        if any(not 1 <= r <= _U32_MAX for r in reductions):
-            raise ValueError("zoom reductions must lie in [1, 2**32 - 1]")
-    if len(reductions) > 65535:
-        raise ValueError("at most 65535 zoom levels")
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()
 
-    max_raw = 0
+    def _abort(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._pool.shutdown(cancel_futures=True)
+            self._file.close()
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
 
-    def pack_block(raw: bytes) -> bytes:
-        nonlocal max_raw
-        max_raw = max(max_raw, len(raw))
-        return zlib.compress(raw, compress_level) if compress else raw
+    # -- records -------------------------------------------------------------------------------
+    def add_intervals(self, chrom: str, starts, ends, values) -> None:
+        """Add bedGraph records ``[starts[i], ends[i])`` with ``values[i]`` on ``chrom``.
 
-    pos = 64 + 24 * len(reductions)
-    summary_off = pos if total_summary else 0
-    pos += 40 if total_summary else 0
-    ext_off = pos if extension_header else 0
-    pos += _EXTENSION_SIZE if extension_header else 0
-    keys = [(name.encode(), cid, sizes[cid]) for name, cid in chrom_ids.items()]
-    parts: list[bytes] = []
+        Parameters
+        ----------
+        starts, ends : array_like of int, shape (n,)
+        values : array_like of float, shape (n,)
+            Stored as float32; a NaN record is left out.
+        """
+        cid = self._chrom(chrom)
+        starts = np.asarray(starts, dtype=np.int64).ravel()
+        ends = np.asarray(ends, dtype=np.int64).ravel()
+        values = np.asarray(values, dtype=np.float32).ravel()
+        if not starts.size == ends.size == values.size:
+            raise RangeError(f"{self.path}: {chrom}: starts, ends and values differ in length "
+                             f"({starts.size}, {ends.size}, {values.size})")
+        self._check_order(chrom, cid, starts, ends)
+        keep = ~np.isnan(values)
+        if not keep.all():
+            starts, ends, values = starts[keep], ends[keep], values[keep]
+        if starts.size:
+            self._add_bedgraph(cid, starts, ends, values)
 
-    def chrom_tree() -> None:
-        nonlocal pos, ctree_off
-        ctree_off = pos
-        parts.append(_bpt(keys, chrom_block_size, pos, bo, shuffle_chrom_keys))
-        pos += len(parts[-1])
+    def add_values(self, chrom: str, start: int, values, span: int = 1) -> None:
+        """Add values of consecutive ``span``-base steps from ``start`` on ``chrom`` (fixedStep sections,
+        step = span): value ``i`` covers ``[start + i*span, start + (i+1)*span)``, the last one cut at
+        the chromosome's end.  NaN leaves a gap.
 
-    ctree_off = 0
-    if not chrom_tree_after_data:
-        chrom_tree()
+        Parameters
+        ----------
+        start : int
+        values : array_like of float, shape (n,)
+        span : int
+        """
+        cid = self._chrom(chrom)
+        values = np.asarray(values, dtype=np.float32).ravel()
+        start, span = int(start), int(span)
+        if not 1 <= span <= _U32_MAX:
+            raise RangeError(f"{self.path}: {chrom}: span must lie in [1, 2**32 - 1], got {span}")
+        if values.size == 0:
+            return
+        size = self.chroms[chrom]
+        room = -(-(size - start) // span) if 0 <= start < size else 0
+        if values.size > room:
+            raise RangeError(f"{self.path}: {chrom}: {values.size} values of {span} bases from {start} run past "
+                             f"the chromosome's end ({size}): at most {room} fit")
+        starts = start + span * np.arange(values.size, dtype=np.int64)
+        ends = np.minimum(starts + span, size)
+        self._check_order(chrom, cid, starts, ends)
+        self._flush_pending()
+        # runs of non-NaN values, each a fixedStep section; the last value when cut short is a bedGraph
+        full = values.size if ends[-1] - starts[-1] == span else values.size - 1
+        ok = ~np.isnan(values[:full])
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], ok, [False]]).astype(np.int8)))
+        for a, b in zip(edges[0::2].tolist(), edges[1::2].tolist()):
+            for lo in range(a, b, self.items_per_slot):
+                hi = min(b, lo + self.items_per_slot)
+                head = struct.pack("<IIIIIBBH", cid, int(starts[lo]), int(ends[hi - 1]), span, span, _FIXEDSTEP,
+                                   0, hi - lo)
+                self._submit(cid, int(starts[lo]), int(ends[hi - 1]), head + values[lo:hi].astype("<f4").tobytes())
+            self._records.append((cid, starts[a:b], ends[a:b], values[a:b]))
+        if full < values.size and not np.isnan(values[-1]):
+            self._add_bedgraph(cid, starts[-1:], ends[-1:], values[-1:])
 
-    data_off = pos
-    parts.append(struct.pack(bo + "Q", len(blocks) if data_count else 0))
-    pos += 8
-    leaf_items = []
-    for b in blocks:
-        payload = pack_block(_encode_section(b, bo))
-        leaf_items.append((b.cid, int(b.starts.min()), b.cid, int(b.ends.max()), pos, len(payload)))
-        parts.append(payload)
-        pos += len(payload)
-    data_end = pos
-    if chrom_tree_after_data:
-        chrom_tree()
-    index_off = pos
-    parts.append(_rtree(leaf_items, rtree_block_size, len(blocks), 1, data_end, pos, bo))
-    pos += len(parts[-1])
+    def _chrom(self, chrom: str) -> int:
+        if self._closed:
+            raise FastwigError(f"{self.path}: the writer is closed")
+        try:
+            return self._ids[chrom]
+        except (KeyError, TypeError):
+            raise ChromNotFound(f"{self.path}: chromosome {chrom!r} is not among the writer's chroms") from None
 
-    zoom_headers = []
-    for red in reductions:
-        zrec = _ucsc_summaries(cids, starts, ends, values, sizes, red)
-        zdata_off = pos
-        parts.append(struct.pack(bo + "I", zrec.size))
-        pos += 4
-        zitems = []
-        for lo in range(0, zrec.size, items_per_block):
-            chunk = zrec[lo:lo + items_per_block]
-            payload = pack_block(chunk.astype(zrec.dtype.newbyteorder(bo)).tobytes())
-            lo_key = min(zip(chunk["cid"].tolist(), chunk["s"].tolist()))
-            hi_key = max(zip(chunk["cid"].tolist(), chunk["e"].tolist()))
-            zitems.append((*lo_key, *hi_key, pos, len(payload)))
-            parts.append(payload)
-            pos += len(payload)
-        zindex_off = pos
-        parts.append(_rtree(zitems, rtree_block_size, zrec.size, items_per_block, zindex_off, pos, bo))
-        pos += len(parts[-1])
-        zoom_headers.append(struct.pack(bo + "IIQQ", red, 0, zdata_off, zindex_off))
-    if trailing_magic:
-        parts.append(struct.pack(bo + "I", BIGWIG_MAGIC))
+    def _check_order(self, chrom: str, cid: int, starts: np.ndarray, ends: np.ndarray) -> None:
+        """Each record inside the chromosome, not empty, and starting at or after the previous end."""
+        if starts.size == 0:
+            return
+        prev_end = np.empty_like(ends)
+        prev_end[0] = self._last_end[cid]
+        prev_end[1:] = ends[:-1]
+        bad = (starts < prev_end) | (ends <= starts) | (ends > self.chroms[chrom])
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            s, e = int(starts[i]), int(ends[i])
+            if e <= s:
+                why = "ends at or before its start"
+            elif e > self.chroms[chrom]:
+                why = f"runs past the chromosome's end ({self.chroms[chrom]})"
+            else:
+                why = (f"starts before the previous record on {chrom} ends ({int(prev_end[i])}): records of a "
+                       "chromosome must be sorted and must not overlap")
+            raise RangeError(f"{self.path}: {chrom} record {i} of this call ({s}-{e}) {why}")
+        self._last_end[cid] = ends[-1]
 
-    if uncompress_buf_size is None:
-        uncompress_buf_size = (max_raw or _DEFAULT_BUF_SIZE) if compress else 0
-    head = [struct.pack(bo + "IHHQQQHHQQIQ", BIGWIG_MAGIC, version, len(reductions), ctree_off, data_off,
-                        index_off, 0, 0, 0, summary_off, uncompress_buf_size, ext_off)]
-    head += zoom_headers
-    if total_summary:
-        covered = ends - starts
-        live = covered > 0
-        v = values[live].astype(np.float64)
-        w = covered[live].astype(np.float64)
-        head.append(struct.pack(bo + "Qdddd", int(covered.sum()), float(v.min()) if v.size else 0.0,
-                                float(v.max()) if v.size else 0.0, float((v * w).sum()),
-                                float((v * v * w).sum())))
-    if extension_header:
-        head.append(struct.pack(bo + "HHQ", _EXTENSION_SIZE, 0, 0).ljust(_EXTENSION_SIZE, b"\0"))
-    path = os.fspath(path)
-    with open(path, "wb") as f:
-        f.write(b"".join(head))
-        f.write(b"".join(parts))
-    return path
+    def _add_bedgraph(self, cid: int, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
+        if cid != self._pending_cid:
+            self._flush_pending()
+            self._pending_cid = cid
+        self._records.append((cid, starts, ends, values))
+        self._pending.append((starts, ends, values))
+        self._pending_n += starts.size
+        if self._pending_n >= self.items_per_slot:
+            self._flush_pending(whole_blocks_only=True)
+
+    def _flush_pending(self, whole_blocks_only: bool = False) -> None:
+        """Encode the pending bedGraph records as blocks (all, or only the full ones) and submit them."""
+        if not self._pending_n:
+            return
+        cid = self._pending_cid
+        parts = self._pending
+        starts, ends, values = (np.concatenate([p[j] for p in parts]) for j in range(3))
+        n = starts.size
+        cut = n - n % self.items_per_slot if whole_blocks_only else n
+        rec = np.empty(cut, dtype=_RECORD)
+        rec["s"], rec["e"], rec["v"] = starts[:cut], ends[:cut], values[:cut]
+        raw = rec.tobytes()
+        for lo in range(0, cut, self.items_per_slot):
+            hi = min(cut, lo + self.items_per_slot)
+            s, e = int(starts[lo]), int(ends[hi - 1])
+            head = struct.pack("<IIIIIBBH", cid, s, e, 0, 0, _BEDGRAPH, 0, hi - lo)
+            self._submit(cid, s, e, head + raw[lo * _RECORD.itemsize:hi * _RECORD.itemsize])
+        self._pending = [(starts[cut:], ends[cut:], values[cut:])] if cut < n else []
+        self._pending_n = n - cut
+
+    def _submit(self, cid: int, start: int, end: int, raw: bytes) -> None:
+        self._max_raw = max(self._max_raw, len(raw))
+        self._blocks.append((cid, start, end, self._pool.submit(zlib.compress, raw, self.compress_level)))
+
+    # -- the file ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Write the index, zoom levels, summary and header, and close the file (idempotent)."""
+        if self._closed:
+            return
+        try:
+            self._flush_pending()
+            self._write()
+        except BaseException:
+            self._abort()
+            raise
+        self._closed = True
+        self._pool.shutdown()
+        self._file.close()
+        self._records, self._blocks = [], []
+
+    def _write(self) -> None:
+        f = self._file
+        n_chroms = len(self.chroms)
+        summary_off = 64 + 24 * self.zoom_levels
+        ctree_off = summary_off + 40
+        keys = [(name.encode(), cid, int(self._sizes[cid])) for name, cid in self._ids.items()]
+        f.seek(ctree_off)
+        f.write(_bpt(keys, max(1, min(self.block_size, n_chroms)), ctree_off, "<", False))
+        data_off = f.tell()
+        f.write(struct.pack("<Q", len(self._blocks)))
+        leaves = []
+        for cid, start, end, fut in self._blocks:
+            payload = fut.result()
+            leaves.append((cid, start, cid, end, f.tell(), len(payload)))
+            f.write(payload)
+        index_off = f.tell()
+        leaves.sort(key=lambda it: (it[0], it[1]))
+        f.write(_rtree(leaves, self.block_size, len(leaves), 1, index_off, index_off, "<"))
+        cids, starts, ends, values = self._sorted_records()
+        zooms = []
+        for reduction, level in self._zoom_levels(cids, starts, ends, values, index_off - data_off):
+            zooms.append((reduction, f.tell(), self._write_zoom(level)))
+        f.write(struct.pack("<I", BIGWIG_MAGIC))
+        f.seek(0)
+        f.write(struct.pack("<IHHQQQHHQQIQ", BIGWIG_MAGIC, 4, len(zooms), ctree_off, data_off, index_off,
+                            0, 0, 0, summary_off, max(self._max_raw, 1), 0))
+        for reduction, zdata, zindex in zooms:
+            f.write(struct.pack("<IIQQ", reduction, 0, zdata, zindex))
+        f.seek(summary_off)
+        f.write(struct.pack("<Qdddd", *_total_summary(starts, ends, values)))
+
+    def _sorted_records(self) -> tuple[np.ndarray, ...]:
+        """Every record, by (chromosome id, start): each chromosome's records are already in order."""
+        if not self._records:
+            z = np.zeros(0, np.int64)
+            return z, z, z, np.zeros(0, np.float32)
+        cids = np.concatenate([np.full(r[1].size, r[0], np.int64) for r in self._records])
+        starts, ends, values = (np.concatenate([r[j] for r in self._records]) for j in (1, 2, 3))
+        if cids.size > 1 and (np.diff(cids) < 0).any():
+            order = np.argsort(cids, kind="stable")
+            cids, starts, ends, values = cids[order], starts[order], ends[order], values[order]
+        return cids, starts, ends, values
+
+    def _zoom_levels(self, cids, starts, ends, values, data_bytes: int):
+        """(reduction, zoom records) of each level, as bedGraphToBigWig chooses and makes them."""
+        if self.zoom_levels == 0 or cids.size == 0:
+            return
+        res = max(int((ends - starts).sum() / cids.size), _MIN_ZOOM)
+        scales = []
+        while len(scales) < 10:                 # UCSC tries 10 scales, and none past 1e9
+            scales.append(res)
+            if res > 1_000_000_000:
+                break
+            res *= _ZOOM_INCREMENT
+        counts = np.zeros(len(scales), np.int64)
+        _zoom.count_summaries(cids, starts, ends, np.array(scales, np.int64), counts)
+        fits = [j for j in range(len(scales)) if counts[j] * _SUMMARY_BYTES // 2 <= data_bytes // 2]
+        if not fits:
+            return
+        reduction, count = scales[fits[0]], int(counts[fits[0]])
+        level = self._summarise(cids, starts, ends, values, reduction)
+        yield reduction, level
+        for _ in range(self.zoom_levels - 1):
+            reduction *= _ZOOM_INCREMENT
+            if reduction > _U32_MAX:
+                break
+            level = level.copy()
+            n = _zoom.reduce_summaries(level["cid"], level["s"], level["e"], level["n"], level["min"],
+                                       level["max"], level["sum"], level["ssq"], reduction)
+            if n >= count:              # no smaller than the level before: UCSC stops here
+                break
+            level, count = level[:n], n
+            yield reduction, level
+
+    def _summarise(self, cids, starts, ends, values, reduction: int) -> np.ndarray:
+        room = cids.size + int(((ends - starts) // reduction).sum()) + 1
+        cols = [np.empty(room, np.uint32) for _ in range(4)] + [np.empty(room, np.float32) for _ in range(4)]
+        n = _zoom.summarise(cids, starts, ends, values, self._sizes, reduction, *cols)
+        out = np.empty(n, _ZOOM_RECORD)
+        for name, col in zip(_ZOOM_RECORD.names, cols):
+            out[name] = col[:n]
+        return out
+
+    def _write_zoom(self, level: np.ndarray) -> int:
+        """Write one zoom level (count, blocks, R-tree) at the file's position; returns the index offset."""
+        f = self._file
+        f.write(struct.pack("<I", level.size))
+        chunks = [level[lo:lo + self.items_per_slot] for lo in range(0, level.size, self.items_per_slot)]
+        raws = [c.tobytes() for c in chunks]
+        self._max_raw = max([self._max_raw] + [len(r) for r in raws])
+        leaves = []
+        for chunk, payload in zip(chunks, self._pool.map(zlib.compress, raws, [self.compress_level] * len(raws))):
+            # sorted, and not overlapping within a chromosome: the last record ends last
+            leaves.append((int(chunk["cid"][0]), int(chunk["s"][0]), int(chunk["cid"][-1]), int(chunk["e"][-1]),
+                           f.tell(), len(payload)))
+            f.write(payload)
+        index_off = f.tell()
+        f.write(_rtree(leaves, self.block_size, level.size, self.items_per_slot, index_off, index_off, "<"))
+        return index_off
 
 
-def bigwig_from_arrays(path, chroms, chrom_names_per_record, starts, ends, values, **kw) -> str:
-    """Write bedGraph records held in parallel arrays.
-
-    Records are cut into one section per run of equal chromosome names, and `write_bigwig` cuts those
-    into blocks of ``items_per_block``; the records are not sorted or checked.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Output file.
-    chroms : dict of str to int, or list of (str, int)
-        Chromosome names and sizes, as for `write_bigwig`.
-    chrom_names_per_record : array_like of str
-        Chromosome of every record.
-    starts, ends : array_like of int
-        0-based half-open coordinates of every record.
-    values : array_like of float
-        Value of every record (stored as float32).
-    **kw
-        Passed on to `write_bigwig`.
-
-    Returns
-    -------
-    str
-        `path`, as a string.
-    """
-    names = np.asarray(chrom_names_per_record)
-    starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
-    values = np.asarray(values, np.float32)
-    if not names.size == starts.size == ends.size == values.size:
-        raise ValueError("chrom_names_per_record, starts, ends and values differ in length")
-    cuts = np.flatnonzero(names[1:] != names[:-1]) + 1 if names.size else np.zeros(0, np.int64)
-    bounds = [0, *cuts.tolist(), names.size] if names.size else []
-    sections = [BedGraph(str(names[a]), starts[a:b], ends[a:b], values[a:b])
-                for a, b in zip(bounds[:-1], bounds[1:])]
-    return write_bigwig(path, chroms, sections, **kw)
+def _total_summary(starts, ends, values) -> tuple[int, float, float, float, float]:
+    """(bases covered, min, max, sum, sum of squares) over every record, per base, in float64."""
+    if starts.size == 0:
+        return 0, 0.0, 0.0, 0.0, 0.0
+    w = (ends - starts).astype(np.float64)
+    v = values.astype(np.float64)
+    return int(w.sum()), float(v.min()), float(v.max()), float((v * w).sum()), float((v * v * w).sum())

@@ -5,7 +5,10 @@
 
 Workloads (profiling/workload.py; DESIGN.md, section Performance): 8 tracks, 1,000 bp windows,
 sparse = batches of 256 windows each in its own 100 kb stretch, dense = 2,048 sorted windows inside
-one 15 Mb stretch.
+one 15 Mb stretch; enformer = 16 windows of 196,608 bp read as 128 bp bins, borzoi = 4 windows of
+524,288 bp read as 32 bp bins (each window in its own stretch of twice its width; the mean over covered
+bases, 0 for an empty bin: pyBigWig ``stats(exact=True)``, pybigtools ``values(bins=, exact=True)``,
+fastwig ``read_windows(bin_size=, covered_only=True)``; figwig reads per base only and sits those out).
 
 - cold: every round opens fresh reader objects inside the timed call and reads a batch of genome parts
   that no earlier round of this peer read (sparse: disjoint 100 kb stretches; dense: disjoint 15 Mb
@@ -51,6 +54,7 @@ WARMUP_DENSE_INDEX = 14     # a 15 Mb stretch no timed batch touches, for JIT wa
 class Peer:
     name = "?"
     threads = 1
+    binned = True       # reads the long workloads (bins)
 
     @property
     def label(self):
@@ -87,11 +91,15 @@ class PyBigWigPeer(Peer):
         return [pyBigWig.open(p) for p in paths]
 
     def read(self, handles, windows, out):
-        width = windows.width
+        width, nbins = windows.width, windows.nbins
         for i, (c, s) in enumerate(zip(windows.chroms.tolist(), windows.starts.tolist())):
             row = out[i]
             for t, bw in enumerate(handles):
-                row[t] = bw.values(c, s, s + width, numpy=True)
+                if windows.bin_size == 1:
+                    row[t] = bw.values(c, s, s + width, numpy=True)
+                else:
+                    row[t] = [np.nan if v is None else v for v in
+                              bw.stats(c, s, s + width, type="mean", nBins=nbins, exact=True)]
         np.nan_to_num(out, copy=False, nan=0.0)
         return out
 
@@ -106,11 +114,14 @@ class PybigtoolsPeer(Peer):
         return [pybigtools.open(p) for p in paths]
 
     def read(self, handles, windows, out):
-        width = windows.width
+        width, nbins = windows.width, windows.nbins
         for i, (c, s) in enumerate(zip(windows.chroms.tolist(), windows.starts.tolist())):
             row = out[i]
             for t, bw in enumerate(handles):
-                row[t] = bw.values(c, s, s + width, fillna=0)
+                if windows.bin_size == 1:
+                    row[t] = bw.values(c, s, s + width, fillna=0)
+                else:
+                    row[t] = bw.values(c, s, s + width, bins=nbins, summary="mean", exact=True, fillna=0)
         return out
 
 
@@ -126,6 +137,8 @@ class FigwigPeer(Peer):
     def open(self, paths):
         import figwig
         return [figwig.BigWigReader(p) for p in paths]
+
+    binned = False      # figwig reads per base only
 
     def read(self, handles, windows, out):
         import figwig
@@ -166,7 +179,9 @@ class FastwigPeer(Peer):
 
     def read(self, handles, windows, out):
         import fastwig
+        # binned: the mean over covered bases, 0 for a bin without any (as the peers compute it)
         return fastwig.read_windows(handles, windows.chroms, windows.starts, windows.width,
+                                    bin_size=windows.bin_size, stat="mean", covered_only=windows.bin_size > 1,
                                     threads=self.threads, out=out)
 
 
@@ -202,14 +217,21 @@ def window_sets(chrom_sizes, seed=0):
     dense = wl.dense_batches(chrom_sizes, WARMUP_DENSE_INDEX + 1, seed=seed)
     w = dense[WARMUP_DENSE_INDEX]
     warmup = wl.Windows(w.chroms[::32].copy(), w.starts[::32].copy(), w.width)
-    return {
+    sets = {
         "sparse-cold": sparse[:COLD_ROUNDS_MAX], "sparse-warm": sparse[WARM_INDEX],
         "dense-cold": dense[:COLD_ROUNDS_MAX], "dense-warm": dense[WARM_INDEX], "warmup": warmup,
     }
+    for kind in wl.LONG:
+        batches = wl.long_batches(chrom_sizes, kind, COLD_ROUNDS_MAX + 2, seed=seed)
+        sets[f"{kind}-cold"], sets[f"{kind}-warm"] = batches[:COLD_ROUNDS_MAX], batches[WARM_INDEX]
+        # one window of the spare last batch compiles the binned kernels outside timing
+        spare = batches[COLD_ROUNDS_MAX + 1]
+        sets[f"{kind}-warmup"] = wl.Windows(spare.chroms[:1], spare.starts[:1], spare.width, spare.bin_size)
+    return sets
 
 
 def new_out(windows, n_tracks):
-    return np.zeros((len(windows), n_tracks, windows.width), dtype=np.float32)
+    return np.zeros((len(windows), n_tracks, windows.nbins), dtype=np.float32)
 
 
 def reference(paths, windows):
@@ -220,7 +242,11 @@ def reference(paths, windows):
 def check(peer, paths, windows, expected):
     """Raise AssertionError when peer's values differ from expected (float32 bits)."""
     got = peer.read_cold(paths, windows, np.full_like(expected, -1.0))
-    same = got.view(np.uint32) == expected.view(np.uint32)
+    if windows.bin_size > 1:
+        # bins: means computed in float64 by every peer, stored in float32: equal to rounding
+        same = np.isclose(got, expected, rtol=1e-6, atol=0)
+    else:
+        same = got.view(np.uint32) == expected.view(np.uint32)
     if not same.all():
         i, t, j = np.argwhere(~same)[0]
         raise AssertionError(f"{peer.label} differs from pyBigWig at {int((~same).sum())} values; first: "
@@ -298,7 +324,8 @@ def main(argv=None):
     ap.add_argument("--peers", nargs="+", default=["pyBigWig", "pybigtools", "figwig", "fastwig"])
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--rounds", type=int, default=10, help=f"rounds per measurement (cold: at most {COLD_ROUNDS_MAX})")
-    ap.add_argument("--workloads", nargs="+", default=["sparse", "dense"], choices=["sparse", "dense"])
+    ap.add_argument("--workloads", nargs="+", default=["sparse", "dense", "enformer", "borzoi"],
+                    choices=["sparse", "dense", "enformer", "borzoi"])
     ap.add_argument("--modes", nargs="+", default=["cold", "warm"], choices=["cold", "warm"])
     ap.add_argument("--no-check", action="store_true", help="skip the check against pyBigWig")
     ap.add_argument("--json", help="write the rows to this file")
@@ -319,27 +346,40 @@ def main(argv=None):
     print(f"data: {work.directory} ({len(paths)} tracks, {len(work.chrom_sizes)} chroms, "
           f"{sum(work.chrom_sizes.values()) / 1e6:.0f} Mb)")
 
+    long_kinds = [k for k in args.workloads if k in wl.LONG]
     for peer in peers:                            # JIT compile and first-touch outside timing
         peer.read_cold(paths, sets["warmup"], new_out(sets["warmup"], len(paths)))
+        for kind in long_kinds:
+            if peer.binned:
+                w = sets[f"{kind}-warmup"]
+                peer.read_cold(paths, w, new_out(w, len(paths)))
     if not args.no_check:
-        expected = reference(paths, sets["sparse-warm"])
-        for peer in peers:
-            check(peer, paths, sets["sparse-warm"], expected)
-        print(f"check: {', '.join(p.label for p in peers)} == pyBigWig (NaN -> 0) on the warm sparse batch")
+        for group in ["sparse-warm"] + [f"{k}-warm" for k in long_kinds]:
+            w = sets[group]
+            if w.bin_size > 1:      # pyBigWig's exact stats over the first two windows (it is slow)
+                w = wl.Windows(w.chroms[:2], w.starts[:2], w.width, w.bin_size)
+            expected = reference(paths, w)
+            ok = [p for p in peers if p.binned or w.bin_size == 1]
+            for peer in ok:
+                check(peer, paths, w, expected)
+            print(f"check: {', '.join(p.label for p in ok)} == pyBigWig (NaN -> 0) on {group}"
+                  + (" (first 2 windows, float32 rounding)" if w.bin_size > 1 else " (bit for bit)"))
 
     if args.wait_quiet:
         waited = wait_quiet(args.wait_quiet, args.quiet_load)
         print(f"waited {waited:.0f} s for load < {args.quiet_load}")
     print(f"load average (1 min) at start: {loadavg():.2f}")
     rows = []
-    header = (f"{'workload':<14}{'peer':<12}{'threads':>7}{'rounds':>7}{'s/batch':>10}{'track-windows/s':>17}"
-              f"{'values/s':>12}{'best tw/s':>11}{'cpu/wall':>10}{'tw/cpu-s':>10}")
+    header = (f"{'workload':<16}{'peer':<12}{'threads':>7}{'rounds':>7}{'s/batch':>10}{'median tw/s':>13}"
+              f"{'min tw/s':>11}{'max tw/s':>11}{'values/s':>11}{'cpu/wall':>10}")
     print("\n" + header)
     print("-" * len(header))
     for workload in args.workloads:
         for mode in args.modes:
             group = f"{workload}-{mode}"
             for peer in peers:
+                if workload in wl.LONG and not peer.binned:
+                    continue
                 if mode == "cold":
                     times, cpu = time_cold(peer, paths, sets[group], min(args.rounds, COLD_ROUNDS_MAX))
                     w = sets[group][0]
@@ -351,18 +391,21 @@ def main(argv=None):
                 tw = len(w) * len(paths) / mean
                 row = {"group": group, "peer": peer.name, "threads": peer.threads, "rounds": len(times),
                        "mean_s": mean, "median_s": float(np.median(times)), "min_s": float(np.min(times)),
-                       "windows": len(w), "tracks": len(paths), "width": w.width,
+                       "windows": len(w), "tracks": len(paths), "width": w.width, "bin_size": w.bin_size,
+                       "max_s": float(np.max(times)),
                        "track_windows_per_s": tw, "values_per_s": tw * w.width, "cpu_per_wall": cpu_ratio,
                        "track_windows_per_cpu_s": tw / cpu_ratio,
                        "best_track_windows_per_s": len(w) * len(paths) / min(times), "load": loadavg()}
                 rows.append(row)
-                print(f"{group:<14}{peer.name:<12}{peer.threads:>7}{len(times):>7}{mean:>10.4f}"
-                      f"{tw:>17,.0f}{tw * w.width:>12.3g}{len(w) * len(paths) / min(times):>11,.0f}{cpu_ratio:>10.2f}{tw / cpu_ratio:>10,.0f}", flush=True)
+                n_tw = len(w) * len(paths)
+                row["median_track_windows_per_s"] = n_tw / float(np.median(times))
+                print(f"{group:<16}{peer.name:<12}{peer.threads:>7}{len(times):>7}{mean:>10.4f}"
+                      f"{n_tw / np.median(times):>13,.0f}{n_tw / max(times):>11,.0f}{n_tw / min(times):>11,.0f}"
+                      f"{n_tw * w.width / np.median(times):>11.3g}{cpu_ratio:>10.2f}", flush=True)
             print()
-    print(f"load average (1 min) at end: {loadavg():.2f}  (track-windows/s from the mean round; best: the "
-          f"fastest round; cpu/wall: process CPU seconds per wall second; "
-          f"about 1.0 for a 1-thread peer on an idle machine, lower when other processes take the cores; "
-          f"tw/cpu-s: track-windows per CPU second of this process)")
+    print(f"load average (1 min) at end: {loadavg():.2f}  (track-windows/s of the median, slowest and fastest "
+          f"round; values/s: bases covered per second at the median; cpu/wall: process CPU seconds per wall "
+          f"second, about 1.0 for a 1-thread peer on an idle machine, lower when other processes take the cores)")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"),
                                                "versions": versions(), "command": " ".join(sys.argv),

@@ -37,6 +37,9 @@ Arrays: ``chroms`` (numpy array of str), ``starts`` (int64), ``width`` (int), in
   holds 2,995 stretches: 11 batches of 256.
 - :func:`dense_batches` / :func:`dense_batch`: 2,048 windows (sorted) inside one 15 Mb stretch;
   successive dense batches use disjoint 15 Mb stretches (15 fit in this genome).
+- :func:`long_batches`: the Basenji/Enformer cases, read as bins: ``enformer`` = 16 windows of
+  196,608 bp in 128 bp bins, ``borzoi`` = 4 windows of 524,288 bp in 32 bp bins; each window in its own
+  stretch of twice its width, disjoint across batches.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ __all__ = [
     "dense_batch",
     "dense_batches",
     "ensure_workload",
+    "long_batches",
     "sparse_batches",
     "track_intervals",
 ]
@@ -279,9 +283,14 @@ class Windows:
     chroms: np.ndarray      # str, one per window
     starts: np.ndarray      # int64
     width: int
+    bin_size: int = 1       # > 1: the batch is read reduced to bins of this many bases (mean)
 
     def __len__(self):
         return len(self.starts)
+
+    @property
+    def nbins(self):
+        return self.width // self.bin_size
 
     @property
     def n_values(self):
@@ -314,6 +323,20 @@ def sparse_batches(chrom_sizes: dict, n_batches: int, batch: int = 256, width: i
     for k in range(n_batches):
         idx = order[k * batch:(k + 1) * batch]
         out.append(Windows(names[idx], starts[idx] + offsets[k * batch:(k + 1) * batch], width))
+    return out
+
+
+#: the long binned workloads of DESIGN.md: (windows per batch, width, bin size)
+LONG = {"enformer": (16, 196_608, 128), "borzoi": (4, 524_288, 32)}
+
+
+def long_batches(chrom_sizes: dict, kind: str, n_batches: int, seed: int = 0) -> list:
+    """``n_batches`` batches of the long workload ``kind`` (a key of :data:`LONG`): each window at a
+    random offset in its own stretch of twice its width, no stretch used twice (cold batches)."""
+    batch, width, bin_size = LONG[kind]
+    out = sparse_batches(chrom_sizes, n_batches, batch=batch, width=width, seed=seed, stretch=2 * width)
+    for w in out:
+        w.bin_size = bin_size
     return out
 
 

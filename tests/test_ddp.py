@@ -52,6 +52,7 @@ def test_ddp_ranks_read_disjoint_shards_that_cover_the_epoch(tmp_path):
         assert not set(a) & set(b)                       # disjoint
         assert sorted(a + b) == list(range(n))           # together: the epoch
         assert abs(len(a) - len(b)) <= 16                # at most one batch apart
+        assert all(r[epoch]["inputs_ok"] for r in ranks)  # inputs equal read_windows on every rank
     # batches alternate between ranks: rank 0 has batches 0, 2, 4, ..., rank 1 batches 1, 3, ...
     assert ranks[0]["epoch0"]["index"][:16] == list(range(16))
     assert ranks[1]["epoch0"]["index"][:16] == list(range(16, 32))

@@ -96,5 +96,5 @@ def test_write_plot_draws_axes_and_legend(tmp_path):
     write_plot(tmp_path / "p.svg", "title", ["a", "b"], obs, obs * 0.9, {"a": 0.5, "b": 0.25}, start=1000,
                chrom="chr4")
     svg = (tmp_path / "p.svg").read_text()
-    for text in ("observed", "predicted", "held-out r = 0.50", "chr4 position (bp)", "1,"):
+    for text in ("observed", "predicted", "held-out chromosome: 0.50", "chr4 position (bp)", "1,"):
         assert text in svg, text

@@ -1,6 +1,6 @@
 """The GPU twins of the pipeline kernels against their CPU twins and a plain-Python reference.
 
-scan, expand and reduce run on one shared edge table of data sections, inflate's raw mode on a few
+scan, expand and bins run on one shared edge table of data sections, inflate's raw mode on a few
 byte ranges (inflate's streams: tests/test_inflate_cudasim.py); every float32 result is compared bit
 for bit.  Where these tests run (the simulator or a real device) is in gpu_support.py.
 
@@ -19,14 +19,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from fastwig.kernels import decode, expand
+from fastwig.kernels import bins, decode, expand
 from fastwig.kernels import status as kstatus
 from gpu_support import BLOCKS, TPB, assert_same_bits, simulator_requested
 from support import require_numba_cuda_package
 
 pytestmark = pytest.mark.gpu
 
-STATS = ("mean", "sum", "min", "max", "coverage")     # reduce_item's stat codes 0..4
+STATS = ("mean", "sum", "min", "max", "coverage")     # kernels.bins STAT_* codes 0..4
 
 
 def test_inflate_raw_mode_copies_and_refuses_what_does_not_fit(gpu):
@@ -123,31 +123,6 @@ def test_expand_twins_match_the_reference(gpu, sections, missing, oob):
     assert_same_bits(e_cpu, ref, "CPU vs reference")
 
 
-@pytest.mark.parametrize("stat", range(len(STATS)), ids=STATS)
-@pytest.mark.parametrize("bin_size", (1, 4, 6, 24))
-def test_reduce_twins_match_the_reference(gpu, bin_size, stat):
-    """Rows all NaN, a third NaN, half NaN, near float32's maximum, with -inf; both conventions for
-    uncovered bases and three fill values."""
-    base = np.random.default_rng(11).normal(size=(5, 24)).astype(np.float32)
-    base[0, :] = np.nan
-    base[1, ::3] = np.nan
-    base[2, :12] = np.nan
-    base[3, 5] = np.float32(3e38)
-    base[4, 7] = np.float32(-np.inf)
-    nbins = 24 // bin_size
-    for covered_only in (False, True):
-        for missing in (0.0, np.nan, -1.25):
-            label = f"covered_only={covered_only} missing={missing}"
-            r_cpu = np.full((5, nbins), 9.0, np.float32)
-            expand.reduce_batch_cpu(base, np.int64(bin_size), np.int64(stat), covered_only, np.float32(missing),
-                                    r_cpu, 0, 5 * nbins)
-            r_gpu = np.full((5, nbins), 9.0, np.float32)
-            gpu.reduce_batch_gpu(base, bin_size, stat, covered_only, missing, r_gpu, TPB, BLOCKS)
-            assert_same_bits(r_gpu, r_cpu, f"GPU vs CPU, {label}")
-            assert_same_bits(r_cpu, _reduce_reference(base, bin_size, stat, covered_only, np.float32(missing)),
-                             f"CPU vs reference, {label}")
-
-
 # --- compiled for a real device, without one ------------------------------------------------------
 
 
@@ -213,14 +188,14 @@ def test_gpu_kernels_compile_to_ptx_without_a_device(cuda_compiler, monkeypatch)
         "cudalib_dir": entry("test", lib_dir), "static_cudalib_dir": entry("test", lib_dir),
         "include_dir": entry("test", os.path.join(os.path.dirname(lib_dir), "include"))}, raising=False)
     a = {t: types.Array(t, 1, "C") for t in (types.uint8, types.uint32, types.int64, types.float32)}
-    f2 = types.Array(types.float32, 2, "C")
     i64, u8, u32, f32 = a[types.int64], a[types.uint8], a[types.uint32], a[types.float32]
     sigs = {
         "inflate": (kc._build_inflate, (u8, i64, i64, u8, i64, i64, i64, i64, i64)),
         "scan": (kc._build_scan, (u8, u32, i64, i64, i64, i64, i64, i64)),
         "expand": (kc._build_expand, (u8, u32, f32, i64, i64, i64, i64, i64, i64, i64, types.int64, i64,
                                       types.float32, types.float32, f32)),
-        "reduce": (kc._build_reduce, (f2, types.int64, types.int64, types.boolean, types.float32, f2)),
+        "bins": (kc._build_bins, (u8, u32, f32, i64, i64, i64, i64, i64, i64, i64, i64) + (types.int64,) * 5
+                 + (types.boolean, types.float32, types.float32, types.boolean, f32, i64)),
     }
     local_bytes = {}
     for name, (build, sig) in sigs.items():
@@ -317,31 +292,4 @@ def _expand_reference(arena, lo, length, bptr, blist, chrom, starts, width, chro
         x = np.arange(ws, ws + width)
         row[(x < 0) | (x >= chrom_len[item])] = oob
         out[(w * n_tracks + t) * width:(w * n_tracks + t + 1) * width] = row
-    return out
-
-
-def _reduce_reference(src, bin_size, stat, covered_only, missing):
-    """Plain-Python statistics of each bin, as ``reduce_item`` documents them: float64 running sums,
-    uncovered bases counted as ``missing`` unless ``covered_only``, min/max by ``<``/``>`` comparisons
-    (so a NaN fill value never becomes the minimum or maximum)."""
-    rows, width = src.shape
-    out = np.empty((rows, width // bin_size), np.float32)
-    fill = float(missing)
-    for r in range(rows):
-        for b in range(width // bin_size):
-            vals = [float(v) for v in src[r, b * bin_size:(b + 1) * bin_size] if not np.isnan(v)]
-            if stat == 4:
-                out[r, b] = len(vals) / bin_size
-                continue
-            n, total, lo, hi = len(vals), 0.0, float("inf"), float("-inf")
-            for v in vals:
-                total += v
-                lo = min(lo, v)
-                hi = max(hi, v)
-            if n < bin_size and not covered_only:
-                total += fill * (bin_size - n)
-                lo = min(lo, fill)
-                hi = max(hi, fill)
-                n = bin_size
-            out[r, b] = missing if n == 0 else [total / n, total, lo, hi][stat]
     return out

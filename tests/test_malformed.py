@@ -208,3 +208,19 @@ def test_zero_chrom_tree_offset_stays_an_error(tmp_path):
 def test_directory_is_named_as_such(tmp_path):
     with pytest.raises(fastwig.FastwigError, match="is a directory"):
         fastwig.open(tmp_path)
+
+
+def test_window_wider_than_any_chromosome_says_how_large_the_output_would_be():
+    with fastwig.open(small_real()) as bw:
+        chrom = next(iter(bw.chroms))
+        with pytest.raises(fastwig.RangeError, match=r"GiB") as info:
+            fastwig.read_windows([bw], chrom, [0, 5], 10**12)
+        assert "(2, 1, 1000000000000)" in str(info.value)
+
+
+def test_bytes_chromosome_names_are_decoded():
+    with fastwig.open(small_real()) as bw:
+        chrom = next(iter(bw.chroms))
+        ref = fastwig.read_windows([bw], chrom, [0, 50], 100)
+        for names in (chrom.encode(), [chrom.encode()] * 2, np.array([chrom.encode()] * 2)):
+            assert np.array_equal(fastwig.read_windows([bw], names, [0, 50], 100), ref)

@@ -2,7 +2,9 @@
 
     pytest tests/benchmarks --benchmark-enable            # (or -m bench, or --benchmark-only)
 
-Groups sparse-cold, sparse-warm, dense-cold, dense-warm; in each, pyBigWig (per-window ``values`` loop),
+Groups sparse-cold, sparse-warm, dense-cold, dense-warm, and the long binned workloads enformer-cold/-warm
+(16 windows of 196,608 bp in 128 bp bins) and borzoi-cold/-warm (4 windows of 524,288 bp in 32 bp bins,
+figwig sitting out: it reads per base only); in each, pyBigWig (per-window ``values`` loop),
 pybigtools (per-window ``values`` loop), figwig (``read_bigwig`` over every track, 1 and 2 threads) and
 fastwig (``read_windows``, 1 and 2 threads; skipped with the reason when it does not exist yet).
 8 tracks, 1,000 bp windows; sparse: 256 windows each in its own 100 kb stretch; dense: 2,048 windows
@@ -32,7 +34,8 @@ COLD_ROUNDS = min(int(os.environ.get("FASTWIG_BENCH_ROUNDS", "10")), bp.COLD_ROU
 WARM_ROUNDS = int(os.environ.get("FASTWIG_BENCH_ROUNDS", "10"))
 
 PEERS = [("pyBigWig", 1), ("pybigtools", 1), ("figwig", 1), ("figwig", 2), ("fastwig", 1), ("fastwig", 2)]
-GROUPS = ["sparse-cold", "sparse-warm", "dense-cold", "dense-warm"]
+GROUPS = ["sparse-cold", "sparse-warm", "dense-cold", "dense-warm", "enformer-cold", "enformer-warm",
+          "borzoi-cold", "borzoi-warm"]
 
 _warmed: dict = {}
 
@@ -96,11 +99,32 @@ def _report(benchmark, bench_record, group, peer, windows, n_tracks):
     benchmark.extra_info.update(info)
 
 
+@pytest.mark.parametrize("kind", list(bp.wl.LONG))
+@pytest.mark.parametrize("peer", [p for p in PEERS if p[0] not in ("pyBigWig", "figwig")], indirect=True,
+                         ids=[f"{n}-t{t}" for n, t in PEERS if n not in ("pyBigWig", "figwig")])
+def test_same_bins_as_pybigwig(peer, kind, bench_workload, bench_sets):
+    """The long workloads' bins (mean over covered bases) equal pyBigWig's exact stats to float32 rounding."""
+    pytest.importorskip("pyBigWig")
+    w = bench_sets[f"{kind}-warm"]
+    w = bp.wl.Windows(w.chroms[:2], w.starts[:2], w.width, w.bin_size)
+    want = bp.reference(bench_workload.paths, w)
+    assert (want > 0).mean() > 0.5          # the check compares real signal, not empty bins
+    bp.check(peer, bench_workload.paths, w, want)
+
+
 @pytest.mark.parametrize("group", GROUPS)
 @pytest.mark.parametrize("peer", PEERS, indirect=True, ids=[f"{n}-t{t}" for n, t in PEERS])
 def test_read(benchmark, bench_record, bench_workload, bench_sets, group, peer):
     paths = bench_workload.paths
     benchmark.group = group
+    kind = group.split("-")[0]
+    if kind in bp.wl.LONG:
+        if not peer.binned:
+            pytest.skip(f"{peer.name} reads per base only")
+        if peer.label not in _warmed.setdefault(kind, set()):   # compile the binned kernels outside timing
+            w = bench_sets[f"{kind}-warmup"]
+            peer.read_cold(paths, w, bp.new_out(w, len(paths)))
+            _warmed[kind].add(peer.label)
     if group.endswith("cold"):
         batches = iter(bench_sets[group][:COLD_ROUNDS])
 
