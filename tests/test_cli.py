@@ -444,3 +444,26 @@ def test_bench_windows_lie_inside_common_chromosomes():
         assert set(chroms) <= {"a", "b"}
         ends = starts + 1000
         assert (starts >= 0).all() and all(e <= sizes[c] for c, e in zip(chroms, ends))
+
+
+@needs_volvox
+def test_stats_and_plot_take_a_bigbed_of_regions(capsys, tmp_path):
+    bw = VOLVOX_DIR / "volvox-sorted.bam.coverage.bw"
+    code, from_bb, _ = run(capsys, "stats", bw, "--bed", VOLVOX_DIR / "volvox.bb", "--quiet")
+    assert code == 0
+    header, rows = read_tsv(from_bb)
+    bb = pyBigWig.open(str(VOLVOX_DIR / "volvox.bb"))
+    bed = tmp_path / "from_bb.bed"
+    bed.write_text("".join(f"ctgA\t{s}\t{e}\t{rest}\n" for s, e, rest in bb.entries("ctgA", 0, bb.chroms("ctgA"))))
+    _check_stats(rows, average_over_bed_reference(bw, bed))
+    code, _, _ = run(capsys, "plot", bw, "ctgA:1-20,000", "--bed", VOLVOX_DIR / "volvox.bb", "-o", tmp_path / "p.svg")
+    assert code == 0 and "volvox" in (tmp_path / "p.svg").read_text()
+
+
+def test_import_fastwig_cli_loads_no_heavy_library():
+    code = ("import sys, fastwig, fastwig.cli; fastwig.cli.build_parser(); "
+            "print(sorted(m for m in ('matplotlib', 'tqdm', 'torch', 'pyfaidx') if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         check=True)
+    assert out.stdout.strip() == "[]"

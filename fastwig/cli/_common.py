@@ -109,10 +109,24 @@ def read_regions(path: str):
         raise FileNotFoundError(f"{path}: no such file")
     if file_kind(path) == "bigbed":
         from_bigbed = getattr(fastwig.Regions, "from_bigbed", None)
-        if from_bigbed is None:
-            raise fastwig.FastwigError(f"{path}: this version of fastwig cannot read bigBed files")
-        return from_bigbed(path)
+        return from_bigbed(path) if from_bigbed is not None else _bigbed_as_bed(path)
     return fastwig.Regions.from_bed(path)
+
+
+def _bigbed_as_bed(path: str):
+    """A bigBed's records as Regions, through BED text (so columns get ``Regions.from_bed``'s names)."""
+    import tempfile
+
+    import fastwig
+
+    with open_bigbed(path) as bb, tempfile.TemporaryDirectory(prefix="fastwig-") as tmp:
+        bed = Path(tmp) / "records.bed"
+        with open(bed, "w") as fh:
+            for chrom in bb.chroms:
+                starts, ends, rest = bb.entries(chrom)
+                for s, e, r in zip(starts.tolist(), ends.tolist(), rest):
+                    fh.write(f"{chrom}\t{s}\t{e}" + (f"\t{r}" if r else "") + "\n")
+        return fastwig.Regions.from_bed(bed)
 
 
 def track_names(paths: list[str]) -> list[str]:
