@@ -700,5 +700,5 @@ def test_samplers_module_keeps_its_names_and_stays_torch_free():
             "assert 'torch' not in sys.modules, 'torch imported'; "
             "from fastwig.dataset import WindowDataset, BatchIterable; import fastwig; "
             "assert fastwig.WindowDataset is WindowDataset")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -22,7 +22,7 @@ from fastwig.regions import Regions
 from fastwig.writer import bigwig_from_arrays
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_dataset import assert_batches_equal, bits_equal, make_tiny  # noqa: E402
+from test_dataset import assert_batches_equal, bits_equal, make_tiny
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +91,10 @@ def test_inputs_on_missing_chromosomes_and_past_chromosome_ends(tiny, tmp_path):
     bigwig_from_arrays(only1, {"chr1": 20_000}, ["chr1"] * 3, [0, 100, 400], [50, 300, 900], [1.0, 2.0, 3.0],
                        zoom_levels=0)
     regions = Regions("chr3", [0, 2_990], [10, 3_000])
+    ds = fastwig.WindowDataset(tiny["tracks"][:1], tiny["fasta"], regions=regions, window=400,
+                               inputs={"full": tiny["tracks"][2], "partial": str(only1)}, missing=-1.0,
+                               rc_prob=0.5, n_samples=20, seed=3)
     with pytest.warns(UserWarning, match="no chromosome"):
-        ds = fastwig.WindowDataset(tiny["tracks"][:1], tiny["fasta"], regions=regions, window=400,
-                                   inputs={"full": tiny["tracks"][2], "partial": str(only1)}, missing=-1.0,
-                                   rc_prob=0.5, n_samples=20, seed=3)
         batch = next(ds.batches(20))
     for k in range(20):
         s, rc = int(batch["start"][k]), bool(batch["rc"][k])

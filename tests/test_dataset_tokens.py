@@ -20,7 +20,7 @@ from fastwig.errors import RangeError
 from fastwig.regions import Regions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_dataset import assert_batches_equal, make_tiny  # noqa: E402
+from test_dataset import assert_batches_equal, make_tiny
 
 _CODE = {ord(b): i for i, b in enumerate("ACGT")}
 _COMPLEMENT = bytes.maketrans(b"ACGTacgt", b"TGCAtgca")

@@ -23,14 +23,13 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from ..errors import ChromNotFound, RangeError
+from ..errors import RangeError
 from ..regions import Regions
-from .options import (Augmentation, Inputs, Sampling, SequenceEncoding, Targets, gather,
-                      legacy_positional)
-from .places import ChromCodes, LabelSets, as_regions
+from .options import Augmentation, Inputs, Sampling, SequenceEncoding, Targets, gather, legacy_positional
+from .places import LabelSets, as_regions
 from .reading import DTYPES, BatchReader
 from .samplers import Windows
-from .sampling import default_regions, make_sampler
+from .sampling import coded_regions, make_sampler
 from .shards import shard_batches
 from .sources import Sources, assembly_keys
 from .windows import Placement
@@ -194,7 +193,7 @@ class WindowDataset(torch.utils.data.Dataset):
         self.n_tracks, self.n_inputs, self.has_sequence = src.n_tracks, src.n_inputs, src.has_sequence
         self.track_names, self.input_names = src.track_names, src.input_names
         if self.n_tracks == 0 and not self.has_sequence and self.n_inputs == 0:
-            raise RangeError("a dataset needs tracks, a genome, or both")
+            raise RangeError("a dataset needs tracks, inputs or a genome")
         if enc.kind != "onehot" and not self.has_sequence:
             raise RangeError(f"encoding={enc.kind!r} needs a genome")
         chrom_sizes = [src.chrom_sizes(a) for a in range(len(self.assemblies))]
@@ -202,28 +201,16 @@ class WindowDataset(torch.utils.data.Dataset):
         self.bin_size, self.input_bin_size = int(t.bin_size), int(i.bin_size)
 
         # --- regions, codes, labels, sampler -----------------------------------------------------
-        codes = ChromCodes(self.assemblies, chrom_sizes)
-        if regions is None:
-            regions = default_regions(self.assemblies, chrom_sizes)
-        codes.add_table(regions)
         blacklist = None if smp.blacklist is None else as_regions(smp.blacklist, "blacklist")
-        if blacklist is not None:
-            regions = regions[~codes.overlaps(regions, blacklist)]
-        self.regions = regions
-        reg_code = codes.keys_of(regions).astype(np.int32)
-        if self.has_sequence and len(regions):
-            unknown = codes.size[reg_code] < 0
-            if unknown.any():
-                k = int(np.flatnonzero(unknown)[0])
-                raise ChromNotFound(f"region {regions.chrom[k]}:{regions.start[k]}-{regions.end[k]}: "
-                                    f"the genome has no sequence {regions.chrom[k]!r}")
+        self.regions, codes, reg_code = coded_regions(regions, self.assemblies, chrom_sizes, blacklist,
+                                                      self.has_sequence)
         labels = LabelSets(labels, codes)
         self.label_names = labels.names
         self._reader = BatchReader(src, codes, labels, self.window, t, i, aug, enc, self.missing, self.dtype, layout)
         self.n_bins, self.target_offset = self._reader.n_bins, self._reader.target_offset
         self.stride = (self.target_window if smp.stride is None else int(smp.stride)) \
             if smp.mode == "ordered" else None
-        sampler = make_sampler(smp, regions, reg_code, codes, self.window, self.target_window, self.jitter,
+        sampler = make_sampler(smp, self.regions, reg_code, codes, self.window, self.target_window, self.jitter,
                                blacklist)
         fetch = self._fetch if self.has_sequence else None
         self._placement = Placement(sampler, codes, self.window, aug, self.seed, self.max_n_fraction,

@@ -27,7 +27,7 @@ from .places import ChromCodes, LabelSets
 from .samplers import Windows
 from .sources import Sources
 
-__all__ = ["BatchReader", "DTYPES", "average_channels"]
+__all__ = ["DTYPES", "BatchReader", "average_channels"]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
           torch.float32: torch.float32, torch.bfloat16: torch.bfloat16, torch.float16: torch.float16}
@@ -237,7 +237,9 @@ class BatchReader:
                 g.fetch_batch(w.chrom, w.start, self.window, out=raw, threads=threads)
             else:
                 raw[idx] = g.fetch_batch(w.chrom[idx], w.start[idx], self.window, threads=threads)
-        reason = kcuda.probe()
+        from ..backend.device import probe
+
+        reason = probe()
         if reason is not None:
             raise CudaUnavailable(reason)
         codes = torch.from_numpy(raw).to(device)

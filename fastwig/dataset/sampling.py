@@ -14,12 +14,13 @@ import math
 
 import numpy as np
 
+from ..errors import ChromNotFound
 from ..regions import Regions
 from . import samplers as S
 from .options import Sampling
 from .places import ChromCodes, as_regions
 
-__all__ = ["default_regions", "make_sampler"]
+__all__ = ["coded_regions", "default_regions", "make_sampler"]
 
 
 def default_regions(keys: list, chrom_sizes: list[dict[str, int]]) -> Regions:
@@ -27,6 +28,45 @@ def default_regions(keys: list, chrom_sizes: list[dict[str, int]]) -> Regions:
     rows = [(str(k) if k is not None else None, c, n) for k, sizes in zip(keys, chrom_sizes) for c, n in sizes.items()]
     extra = {"assembly": [r[0] for r in rows]} if keys != [None] else {}
     return Regions([r[1] for r in rows], [0] * len(rows), [r[2] for r in rows], **extra)
+
+
+def coded_regions(regions: Regions | None, keys: list, chrom_sizes: list[dict[str, int]],
+                  blacklist: Regions | None, has_sequence: bool) -> tuple[Regions, ChromCodes, np.ndarray]:
+    """The regions windows are drawn from, the dataset's chromosome codes, and each region's code.
+
+    Parameters
+    ----------
+    regions : Regions, optional
+        Default: every whole chromosome (:func:`default_regions`).
+    keys : list
+        Assembly names.
+    chrom_sizes : list of dict
+        Chromosome sizes per assembly.
+    blacklist : Regions, optional
+        Regions overlapping it are dropped.
+    has_sequence : bool
+        With a genome, a region on a chromosome the genome lacks is an error.
+
+    Returns
+    -------
+    regions : Regions
+    codes : ChromCodes
+    reg_code : int32 (rows,)
+    """
+    codes = ChromCodes(keys, chrom_sizes)
+    if regions is None:
+        regions = default_regions(keys, chrom_sizes)
+    codes.add_table(regions)
+    if blacklist is not None:
+        regions = regions[~codes.overlaps(regions, blacklist)]
+    reg_code = codes.keys_of(regions).astype(np.int32)
+    if has_sequence and len(regions):
+        unknown = codes.size[reg_code] < 0
+        if unknown.any():
+            k = int(np.flatnonzero(unknown)[0])
+            raise ChromNotFound(f"region {regions.chrom[k]}:{regions.start[k]}-{regions.end[k]}: "
+                                f"the genome has no sequence {regions.chrom[k]!r}")
+    return regions, codes, reg_code
 
 
 def make_sampler(opts: Sampling, regions: Regions, reg_code: np.ndarray, codes: ChromCodes, window: int,
