@@ -31,11 +31,7 @@ from .bbi_writer import (BIGWIG_MAGIC, BPT_MAGIC, CIRTREE_MAGIC, BedGraph, Fixed
                          bigwig_from_arrays, write_bigwig)
 from .config import resolve_threads
 from .errors import ChromNotFound, FastwigError, RangeError
-
-try:
-    from .kernels import zoom as _zoom
-except ModuleNotFoundError:  # a source tree that is not installed
-    from kernels import zoom as _zoom
+from .kernels import zoom as _zoom
 
 __all__ = ["BigWigWriter", "BedGraph", "VarStep", "FixedStep", "write_bigwig", "bigwig_from_arrays",
            "BIGWIG_MAGIC", "BPT_MAGIC", "CIRTREE_MAGIC"]
