@@ -10,7 +10,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("NUMBA_DISABLE_CUDA", "1")   # documenting needs no device
 
-import fastwig  # noqa: E402
+import fastwig
 
 project = "fastwig"
 author = "fastwig developers"

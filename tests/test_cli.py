@@ -8,19 +8,19 @@ a few run the real entry point in a subprocess.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from support import REPO, SHARED_REASON, VOLVOX_DIR
 
 import fastwig
 from fastwig.cli import SUBCOMMANDS, main
 from fastwig.demo import demo_files
-from support import REPO, SHARED_REASON, VOLVOX_DIR
 
 pyBigWig = pytest.importorskip("pyBigWig")
 
@@ -93,7 +93,7 @@ def test_usage_errors_exit_2_with_one_line_on_stderr(capsys, argv, message):
     (["regions", "tile", "--sizes", "no/such.sizes", "--width", "10", "-o", "-"], "no such file"),
 ])
 def test_runtime_errors_exit_1_and_name_the_file(capsys, argv, message):
-    code, out, err = run(capsys, *argv)
+    code, _out, err = run(capsys, *argv)
     assert code == 1, err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
@@ -197,10 +197,10 @@ def test_values_bins_against_numpy(capsys, tmp_path, stat):
     code, _, err = run(capsys, "values", AP1, f"{chrom}:{s}-{e}", "--zero-based", "--bin-size", "100",
                        "--stat", stat, "-o", out)
     assert code == 0, err
-    header, rows = read_tsv(out.read_text())
+    _header, rows = read_tsv(out.read_text())
     vals = pyBigWig.open(AP1).values(chrom, s, e, numpy=True).astype(np.float64)
     edges = list(range(s, e, 100)) + [e]
-    assert [(int(r[1]), int(r[2])) for r in rows] == list(zip(edges[:-1], edges[1:]))
+    assert [(int(r[1]), int(r[2])) for r in rows] == list(itertools.pairwise(edges))
     for r, lo, hi in zip(rows, edges[:-1], edges[1:]):
         chunk = vals[lo - s:hi - s]
         ok = chunk[~np.isnan(chunk)]
@@ -282,8 +282,9 @@ def test_stats_against_bigwigaverageoverbed_definitions(capsys, monkeypatch, spa
 @pytest.mark.parametrize("span_read", [1, 10**9], ids=["one-span-read", "region-by-region"])
 @pytest.mark.parametrize("case", ["overlapping", "fixedstep_overlapping", "bedgraph", "big_endian"])
 def test_stats_overlapping_records_last_wins(capsys, monkeypatch, tmp_path, span_read, case):
-    import fastwig.cli.stats
     from edgecases import dense_expected, make_edge_files
+
+    import fastwig.cli.stats
 
     files = make_edge_files(tmp_path)
     if case not in files:
@@ -391,13 +392,13 @@ def test_regions_tile_exclude_where_and_split(capsys, tmp_path):
     assert [tuple(x.split("\t")[:3]) for x in out.splitlines()] == [
         (c, str(s), str(s + 100000)) for c, n in sizes.items() for s in range(0, n - 100000 + 1, 100000)]
     # split: every row in exactly one table, by chromosome; extra columns kept
-    code, _, err = run(capsys, "regions", "split", PEAKS, "--val", "chr3", "--test", "chr4", "-o",
+    code, _, _ = run(capsys, "regions", "split", PEAKS, "--val", "chr3", "--test", "chr4", "-o",
                        tmp_path / "peaks.bed")
     assert code == 0
     parts = {k: _bed_rows(tmp_path / f"peaks.{k}.bed") for k in ("train", "val", "test")}
     assert {r[0] for r in parts["val"]} == {"chr3"} and {r[0] for r in parts["test"]} == {"chr4"}
     assert {r[0] for r in parts["train"]} == {"chr1", "chr2"}
-    assert sorted(map(tuple, sum(parts.values(), []))) == sorted(map(tuple, _bed_rows(PEAKS)))
+    assert sorted(tuple(r) for rows in parts.values() for r in rows) == sorted(map(tuple, _bed_rows(PEAKS)))
 
 
 # --- plot and bench -------------------------------------------------------------------------------
@@ -451,7 +452,7 @@ def test_stats_and_plot_take_a_bigbed_of_regions(capsys, tmp_path):
     bw = VOLVOX_DIR / "volvox-sorted.bam.coverage.bw"
     code, from_bb, _ = run(capsys, "stats", bw, "--bed", VOLVOX_DIR / "volvox.bb", "--quiet")
     assert code == 0
-    header, rows = read_tsv(from_bb)
+    _header, rows = read_tsv(from_bb)
     bb = pyBigWig.open(str(VOLVOX_DIR / "volvox.bb"))
     bed = tmp_path / "from_bb.bed"
     bed.write_text("".join(f"ctgA\t{s}\t{e}\t{rest}\n" for s, e, rest in bb.entries("ctgA", 0, bb.chroms("ctgA"))))

@@ -7,14 +7,14 @@ A block preceded by ``<!-- readme-test: skip (why) -->`` is not run (it needs to
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
-_BLOCK = re.compile(r"(<!-- readme-test: skip[^>]*-->\s*\n)?```(\w+)\n(.*?)```", re.S)
+_BLOCK = re.compile(r"(<!-- readme-test: skip[^>]*-->\s*\n)?```(\w+)\n(.*?)```", re.DOTALL)
 
 
 def blocks(lang: str) -> list[tuple[int, str, bool]]:
@@ -41,7 +41,7 @@ def test_readme_python_block_runs(line, code, skip, tmp_path, monkeypatch, capsy
     if "torch" in code:
         pytest.importorskip("torch")
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__readme__"})
+    exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__readme__"})  # noqa: S102 - the point of the test
 
 
 def test_readme_fresh_machine_commands():

@@ -124,8 +124,7 @@ def _bigbed_as_bed(path: str):
         with open(bed, "w") as fh:
             for chrom in bb.chroms:
                 starts, ends, rest = bb.entries(chrom)
-                for s, e, r in zip(starts.tolist(), ends.tolist(), rest):
-                    fh.write(f"{chrom}\t{s}\t{e}" + (f"\t{r}" if r else "") + "\n")
+                fh.writelines(f"{chrom}\t{s}\t{e}" + (f"\t{r}" if r else "") + "\n" for s, e, r in zip(starts.tolist(), ends.tolist(), rest))
         return fastwig.Regions.from_bed(bed)
 
 
