@@ -18,6 +18,9 @@ Groups
   ``values`` per window and track and pyfaidx per window, one-hot in numpy, in a DataLoader with 2
   workers (persistent, started before timing) -- what training scripts do today.
 
+``dataset-encoding`` -- sequence-only epochs (no tracks) served as one-hot or as k-mer tokens (k=3
+stride 1; k=5 stride 2) over the 64 Mb FASTA of test_bench_genome.py (issue 13).
+
 ``dataset-overhead-*`` -- the cost of the dataset layer (sampling, reads, tensors) over the bare reads
 of the same kind of batch, ``read_windows`` alone (no genome) or ``read_windows`` +
 ``Genome.onehot_batch``, cold (fresh windows each round) and warm (the same batch again).  The two are
@@ -271,3 +274,41 @@ def test_overhead(benchmark, bench_record, bench_workload, bench_fasta, sequence
         print(f"\n{group}: the dataset layer costs {100 * (ratio - 1):+.1f}% over the bare reads "
               f"({mean * 1e3:.1f} ms vs {bare_mean * 1e3:.1f} ms per batch of {BATCH}, {len(bws)} tracks"
               f"{' + sequence' if sequence else ''})")
+
+
+# --- dataset-encoding ----------------------------------------------------------------------------
+
+ENCODINGS = {"onehot": {}, "kmer-k3s1": {"encoding": "kmer", "kmer_size": 3, "kmer_stride": 1},
+             "kmer-k5s2": {"encoding": "kmer", "kmer_size": 5, "kmer_stride": 2}}
+
+
+@pytest.fixture(scope="module")
+def token_genome():
+    """The 64 Mb soft-masked FASTA of test_bench_genome.py (generated there on first use, ~2 s)."""
+    import test_bench_genome as tbg
+
+    folder = Path(os.environ.get("FASTWIG_BENCH_DATA", Path.home() / ".cache" / "fastwig-bench"))
+    path = folder / f"kmer-genome-{tbg.RECORDS}x{tbg.RECORD_BASES}" / "genome.fa"
+    if not (path.exists() and Path(str(path) + ".fai").exists()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tbg._write_fasta(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_encoding(benchmark, bench_record, token_genome, encoding):
+    """Sequence-only epochs (the language-model case, issue 13): ``ds.batches(256)`` of 1 kb windows with
+    reverse complement, one-hot against k-mer tokens; every round a fresh epoch."""
+    import fastwig
+
+    benchmark.group = "dataset-encoding"
+    ds = fastwig.WindowDataset(genome=token_genome, window=WIDTH, rc_prob=0.5, n_samples=BATCH * BATCHES, seed=1,
+                               threads=THREADS, **ENCODINGS[encoding])
+    epochs = iter(range(1, ROUNDS + 1))
+    next(ds.batches(BATCH, epoch=1000))                   # JIT and file warm, on windows never timed
+
+    def run():
+        for b in ds.batches(BATCH, epoch=next(epochs)):
+            assert b["sequence"].shape[0] == BATCH
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    _record(benchmark, bench_record, "dataset-encoding", encoding, THREADS, len(ds), 1)
