@@ -10,7 +10,9 @@ a 300 Mb genome (UCSC layout, 1,024 records per block), 1,000 bp windows, missin
 
 - ``sparse-256``: batches of 256 windows, each in its own 100 kb stretch (the training case);
 - ``sparse-2048``: one batch of 2,048 such windows;
-- ``dense-2048``: batches of 2,048 sorted windows inside one 15 Mb stretch.
+- ``dense-2048``: batches of 2,048 sorted windows inside one 15 Mb stretch;
+- ``enformer``: batches of 16 windows of 196,608 bp reduced to 128 bp bins (mean over covered bases);
+- ``borzoi``: batches of 4 windows of 524,288 bp reduced to 32 bp bins.
 
 Modes: *cold* opens fresh reader objects inside the timed call and reads genome parts no earlier round
 read (sparse-256 and dense-2048: a new batch each round; sparse-2048: its one batch); *warm* keeps the
@@ -22,8 +24,8 @@ final synchronisation; the CPU peers' times do not include a copy to the GPU.
 
 Reported per (workload, mode, peer): seconds per batch, windows/s and track-windows/s (windows x
 tracks), values/s; for the GPU also compressed MB/s into the device and inflated GB/s, and a second,
-profiled pass that times each stage (host: prepare, plan, gather; device, by CUDA events: h2d, inflate,
-scan, expand; then the wait for the end).  Before timing, every peer is compiled on windows no timed
+profiled pass that times each stage (host: plan, gather; device, by CUDA events: h2d, inflate, scan,
+expand or bins; then the wait for the end).  Before timing, every peer is compiled on windows no timed
 batch touches, and the GPU's values are checked against fastwig's CPU path bit for bit.
 
 ``--tiny`` builds a 2 Mb, 2-track workload in a temporary folder and reads a few windows with tiny
@@ -45,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_peers as bp  # noqa: E402
 import workload as wl  # noqa: E402
 
-STAGES = ("prepare", "plan", "gather", "h2d", "inflate", "scan", "expand", "reduce", "sync")
+STAGES = ("plan", "gather", "h2d", "inflate", "scan", "expand", "bins", "sync")
 TARGET_WINDOWS_PER_S = 20_000      # issue 3: batch 256 x 1,000 bp x 8 tracks on an H100/H200
 TARGET_VS_CPU = 5.0
 
@@ -73,29 +75,26 @@ class GpuPeer(bp.Peer):
             h.close()
 
     def device_out(self, shape):
-        from fastwig import gpu as fastwig_gpu
-        kc = fastwig_gpu._kc()
+        from fastwig.backend import device
         if shape not in self._out:
-            self._out[shape] = kc.device_empty(shape, np.float32)
+            self._out[shape] = device.device_empty(shape, np.float32)
         return self._out[shape]
 
     def read(self, handles, windows, out=None, stage_times=None):
-        import fastwig
-        from fastwig import gpu as fastwig_gpu
-        shape = (len(windows), len(handles), windows.width)
-        if stage_times is not None:
-            return fastwig_gpu.read_windows_gpu(handles, windows.chroms, windows.starts, windows.width,
-                                                out=self.device_out(shape), stage_times=stage_times)
-        return fastwig.read_windows(handles, windows.chroms, windows.starts, windows.width, device="cuda",
-                                    out=self.device_out(shape))
+        from fastwig.backend.cuda import CudaExecutor
+        from fastwig.request import make_request
+        shape = (len(windows), len(handles), windows.nbins)
+        ex = CudaExecutor("cuda", 1, stage_times)
+        req = make_request(handles, windows.chroms, windows.starts, windows.width, bin_size=windows.bin_size,
+                           stat="mean", covered_only=windows.bin_size > 1)
+        return ex.run(req, ex.allocate(req, self.device_out(shape)))
 
 
 def gpu_info():
-    from fastwig import gpu as fastwig_gpu
-    kc = fastwig_gpu._kc()
-    if kc.is_simulator():
+    from fastwig.backend import device
+    if device.is_simulator():
         return "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): times are not GPU times"
-    c = kc._cuda()
+    c = device._cuda()
     dev = c.get_current_device()
     name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
     try:
@@ -113,13 +112,21 @@ def window_sets(sizes, tiny: bool, rounds: int):
         sparse_big = wl.sparse_batches(sizes, 1, batch=8, width=1000, stretch=100_000, seed=1)
         dense = wl.dense_batches(sizes, rounds + 1, n=8, width=1000, span=200_000)
         warm = wl.Windows(sparse[-1].chroms[:2].copy(), sparse[-1].starts[:2].copy(), 1000)
+        longs = {}
+        for kind, width, bin_size in (("enformer", 24_576, 128), ("borzoi", 65_536, 32)):  # shorter windows
+            b = wl.sparse_batches(sizes, rounds + 1, batch=2, width=width, stretch=2 * width)
+            for w in b:
+                w.bin_size = bin_size
+            longs[kind] = (b[:rounds], b[-1])
         return {"sparse-256": (sparse[:rounds], sparse[-1]), "sparse-2048": (sparse_big, sparse_big[0]),
-                "dense-2048": (dense[:rounds], dense[-1])}, warm
+                "dense-2048": (dense[:rounds], dense[-1]), **longs}, warm
     sets = bp.window_sets(sizes)
     big = wl.sparse_batches(sizes, 1, batch=2048, seed=1)
     return {"sparse-256": (sets["sparse-cold"], sets["sparse-warm"]),
             "sparse-2048": (big, big[0]),
-            "dense-2048": (sets["dense-cold"], sets["dense-warm"])}, sets["warmup"]
+            "dense-2048": (sets["dense-cold"], sets["dense-warm"]),
+            "enformer": (sets["enformer-cold"], sets["enformer-warm"]),
+            "borzoi": (sets["borzoi-cold"], sets["borzoi-warm"])}, sets["warmup"]
 
 
 def time_peer(peer, paths, batches, warm_batch, mode, rounds):
@@ -152,8 +159,9 @@ def profile_gpu(peer, paths, batches, rounds):
 def check_gpu(paths, windows):
     """GPU values == fastwig CPU values, bit for bit."""
     import fastwig
-    cpu = fastwig.read_windows(paths, windows.chroms, windows.starts, windows.width)
-    dev = fastwig.read_windows(paths, windows.chroms, windows.starts, windows.width, device="cuda")
+    kw = dict(bin_size=windows.bin_size, covered_only=windows.bin_size > 1)
+    cpu = fastwig.read_windows(paths, windows.chroms, windows.starts, windows.width, **kw)
+    dev = fastwig.read_windows(paths, windows.chroms, windows.starts, windows.width, device="cuda", **kw)
     got = dev.copy_to_host()
     same = got.view(np.uint32) == cpu.view(np.uint32)
     if not same.all():
@@ -169,8 +177,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="CPU threads of the CPU peers (0: every core)")
     ap.add_argument("--peers", nargs="*", default=["fastwig", "figwig"], choices=["fastwig", "figwig"],
                     help="CPU peers run beside the GPU")
-    ap.add_argument("--groups", nargs="+", default=["sparse-256", "sparse-2048", "dense-2048"],
-                    choices=["sparse-256", "sparse-2048", "dense-2048"])
+    groups = ["sparse-256", "sparse-2048", "dense-2048", "enformer", "borzoi"]
+    ap.add_argument("--groups", nargs="+", default=groups, choices=groups)
     ap.add_argument("--modes", nargs="+", default=["cold", "warm"], choices=["cold", "warm"])
     ap.add_argument("--tiny", action="store_true", help="a 2 Mb, 2-track workload and a few windows (simulator)")
     ap.add_argument("--no-check", action="store_true", help="skip the GPU == CPU check")
@@ -179,10 +187,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     import fastwig
-    from fastwig import gpu as fastwig_gpu
+    from fastwig.backend import cuda as fastwig_cuda
     from fastwig.config import resolve_threads
-    if not fastwig_gpu.is_available():
-        fastwig_gpu._kc()                 # raises CudaUnavailable with the reason
+    if not fastwig_cuda.is_available():
+        fastwig_cuda._kc()                # raises CudaUnavailable with the reason
     threads = resolve_threads(args.threads)
     tmp = None
     if args.tiny:
@@ -222,6 +230,11 @@ def main(argv=None):
     t0 = time.perf_counter()
     for peer in peers:                      # JIT (CPU and CUDA kernels) and first touch, untimed
         peer.read_cold(paths, warmup, bp.new_out(warmup, len(paths)))
+        for group in args.groups:           # the binned kernels too, on one window of a warm batch
+            w = sets[group][1]
+            if w.bin_size > 1 and peer.binned:
+                one = wl.Windows(w.chroms[:1], w.starts[:1], w.width, w.bin_size)
+                peer.read_cold(paths, one, bp.new_out(one, len(paths)))
     print(f"warm-up (compilation): {time.perf_counter() - t0:.1f} s")
     if not args.no_check:
         for group in args.groups:
@@ -242,6 +255,8 @@ def main(argv=None):
             label = f"{group}-{mode}"
             base = {}
             for peer in peers:
+                if warm_batch.bin_size > 1 and not peer.binned:
+                    continue
                 times, w = time_peer(peer, paths, batches, warm_batch, mode, args.rounds)
                 mean = float(np.mean(times))
                 n_win = len(w)

@@ -54,22 +54,37 @@ def gpu_drivers():
     but this process lacks is a reason too, which the ``gpu`` fixture turns into a failure.
     """
     from fastwig._kernels import cuda_module
+    from fastwig.backend import device
 
     mode, sim = required_mode(), simulator_requested()
     if sim:
         if mode == "real":
             return None, "FASTWIG_GPU_TEST_MODE=real but NUMBA_ENABLE_CUDASIM is set"
-        kc = cuda_module()
-        assert kc.is_simulator(), "NUMBA_ENABLE_CUDASIM is set but fastwig's kernels do not run on the simulator"
-        return kc, None
+        assert device.is_simulator(), "NUMBA_ENABLE_CUDASIM is set but fastwig's kernels do not run on the simulator"
+        return Drivers(cuda_module()), None
     if mode == "sim":
         return None, "FASTWIG_GPU_TEST_MODE=sim but NUMBA_ENABLE_CUDASIM was not set before numba was imported"
-    kc = cuda_module()
-    why = kc.probe()            # imports numba.cuda and initialises the driver
+    why = device.probe()            # imports numba.cuda and initialises the driver
     if why is not None:
         why = why if len(why) <= 80 else why[:77] + "..."
         return None, f"no CUDA device ({why}) and no simulator: {SIM_HINT}"
-    return kc, None
+    return Drivers(cuda_module()), None
+
+
+class Drivers:
+    """The GPU kernels' drivers (``kernels.cuda``) and the CUDA runtime fastwig's executor uses
+    (``fastwig.backend.device``: memory, streams, the simulator probe) under one name."""
+
+    def __init__(self, kernels):
+        from fastwig.backend import device
+
+        self._sources = (kernels, device)
+
+    def __getattr__(self, name):
+        for src in self._sources:
+            if hasattr(src, name):
+                return getattr(src, name)
+        raise AttributeError(name)
 
 
 def bits(a) -> np.ndarray:

@@ -39,13 +39,14 @@ import time
 
 import numpy as np
 
-from .._kernels import bins
+from .._kernels import bins, status
 from ..blocks import plan_rows
 from ..cache import cache
 from ..config import settings
 from ..errors import CudaUnavailable, RangeError
 from ..load import block_layout, raise_block_error, read_stored
 from ..request import BatchRequest
+from . import device as rt
 
 _lock = threading.Lock()             # the scratch buffers below serve one batch at a time
 _pinned: dict[str, np.ndarray] = {}
@@ -68,7 +69,7 @@ def _kc():
     kc = cuda_module()
 
     if not _probed:
-        _probed.append(kc.probe())
+        _probed.append(rt.probe())
     if _probed[0] is not None:
         raise CudaUnavailable(f"device='cuda' was asked for, but CUDA is not usable here: {_probed[0]}. "
                               "Use device='cpu' (the njit twins give identical results).")
@@ -101,7 +102,7 @@ def release_buffers() -> None:
 def _host_buffer(kc, name: str, nbytes: int) -> np.ndarray:
     buf = _pinned.get(name)
     if buf is None or buf.size < nbytes:
-        buf = kc.pinned_empty(max(int(nbytes * 1.25), 1 << 16))
+        buf = rt.pinned_empty(max(int(nbytes * 1.25), 1 << 16))
         _pinned[name] = buf
     return buf
 
@@ -111,7 +112,7 @@ def _device_buffer(kc, dev_id: int, name: str, nbytes: int):
     buf = _device.get(key)
     if buf is None or buf.shape[0] < nbytes:
         _device.pop(key, None)
-        buf = kc.device_empty(max(int(nbytes * 1.25), 1 << 16), np.uint8)
+        buf = rt.device_empty(max(int(nbytes * 1.25), 1 << 16), np.uint8)
         _device[key] = buf
     return buf
 
@@ -126,7 +127,7 @@ class _Clock:
 
     def __init__(self, kc, stream, out: dict | None):
         self.kc, self.stream, self.out = kc, stream, out
-        self.events = out is not None and not kc.is_simulator()
+        self.events = out is not None and not rt.is_simulator()
         self.marks: list = []
         self.t = time.perf_counter()
 
@@ -141,17 +142,17 @@ class _Clock:
         if self.out is None:
             return
         if self.events:
-            ev = self.kc.new_event()
-            self.kc.record(ev, self.stream)
+            ev = rt.new_event()
+            rt.record(ev, self.stream)
             self.marks.append((name, ev))
         else:
-            self.kc.synchronize(self.stream)
+            rt.synchronize(self.stream)
             self.host(name)
 
     def start_device(self) -> None:
         if self.out is not None and self.events:
-            ev = self.kc.new_event()
-            self.kc.record(ev, self.stream)
+            ev = rt.new_event()
+            rt.record(ev, self.stream)
             self.marks.append((None, ev))
 
     def finish(self) -> None:
@@ -159,7 +160,7 @@ class _Clock:
         if self.out is None:
             return
         for (_, a), (name, b) in zip(self.marks, self.marks[1:]):
-            self.out[name] = self.kc.elapsed_ms(a, b) / 1e3
+            self.out[name] = rt.elapsed_ms(a, b) / 1e3
 
 
 class CudaExecutor:
@@ -179,9 +180,9 @@ class CudaExecutor:
     def allocate(self, req: BatchRequest, out=None):
         """The result: ``out`` (a CUDA array of ``req.shape``, checked) or a new numba device array."""
         kc = self.kc
-        with kc.select_device(self.index):
+        with rt.select_device(self.index):
             if out is None:
-                return kc.device_empty(req.shape, np.float32)
+                return rt.device_empty(req.shape, np.float32)
             _check_out(kc, out, req.shape)
             return out
 
@@ -192,8 +193,8 @@ class CudaExecutor:
             return out
         t0 = time.perf_counter()
         kc = self.kc
-        with _lock, kc.select_device(self.index):
-            _Batch(self, req, kc.as_device_array(out), t0).run()
+        with _lock, rt.select_device(self.index):
+            _Batch(self, req, rt.as_device_array(out), t0).run()
         return out
 
 
@@ -202,10 +203,10 @@ class _Batch:
 
     def __init__(self, ex: CudaExecutor, req: BatchRequest, out_dev, t0: float):
         self.ex, self.req, self.out_dev, self.kc = ex, req, out_dev, ex.kc
-        self.dev_id = self.kc.current_device_id()
+        self.dev_id = rt.current_device_id()
         stream = _streams.get(self.dev_id)
         if stream is None:
-            stream = _streams[self.dev_id] = self.kc.new_stream()
+            stream = _streams[self.dev_id] = rt.new_stream()
         self.stream = stream
         self.clock = _Clock(self.kc, stream, ex.stage_times)
         self.clock.t = self.t0 = t0
@@ -253,24 +254,24 @@ class _Batch:
 
         self.clock.start_device()
         src_dev = _device_buffer(kc, self.dev_id, "src", total)
-        kc.copy_to_device(src_dev[:total], host[:total], self.stream)
+        rt.copy_to_device(src_dev[:total], host[:total], self.stream)
         self.clock.device("h2d")
 
         def dev_meta(name):
             lo, count = layout[name]
-            return kc.device_view(src_dev, lo * 8, count, np.int64)
+            return rt.device_view(src_dev, lo * 8, count, np.int64)
 
         self.meta = dev_meta
         arena_bytes = (lay.arena_bytes + 7) & ~7
         arena_dev = _device_buffer(kc, self.dev_id, "arena", arena_bytes)
-        self.buf = kc.device_view(arena_dev, 0, arena_bytes, np.uint8)
-        self.u32 = kc.device_view(arena_dev, 0, arena_bytes // 4, np.uint32)
-        self.f32 = kc.device_view(arena_dev, 0, arena_bytes // 4, np.float32)
+        self.buf = rt.device_view(arena_dev, 0, arena_bytes, np.uint8)
+        self.u32 = rt.device_view(arena_dev, 0, arena_bytes // 4, np.uint32)
+        self.f32 = rt.device_view(arena_dev, 0, arena_bytes // 4, np.float32)
         blk_dev = _device_buffer(kc, self.dev_id, "blocks", 24 * m + 8)
-        self.loaded = kc.device_view(blk_dev, 0, m, np.int64)
-        self.flags = kc.device_view(blk_dev, 8 * m, m, np.int64)
-        self.length = kc.device_view(blk_dev, 16 * m, m, np.int64)
-        comp_dev = kc.device_view(src_dev, meta_bytes, lay.packed_bytes, np.uint8)
+        self.loaded = rt.device_view(blk_dev, 0, m, np.int64)
+        self.flags = rt.device_view(blk_dev, 8 * m, m, np.int64)
+        self.length = rt.device_view(blk_dev, 16 * m, m, np.int64)
+        comp_dev = rt.device_view(src_dev, meta_bytes, lay.packed_bytes, np.uint8)
         kc.inflate_batch_gpu(comp_dev, dev_meta("src_off"), dev_meta("src_end"), self.buf, dev_meta("dst_off"),
                              dev_meta("dst_end"), dev_meta("stop"), dev_meta("mode"), self.loaded,
                              *self.serial_launch, self.stream)
@@ -286,15 +287,15 @@ class _Batch:
                   meta("blist"), meta("chrom"), meta("starts"))
         if req.bin_size == 1:
             kc.expand_batch_gpu(*common, req.width, meta("chrom_len"), req.missing, req.oob_value,
-                                kc.reshape(self.out_dev, rows * req.width), *self.serial_launch, self.stream)
+                                rt.reshape(self.out_dev, rows * req.width), *self.serial_launch, self.stream)
             self.clock.device("expand")
             return
         per_row = bins.parts_per_row(req.nbins, req.bin_size)
         painted = _device_buffer(self.kc, self.dev_id, "painted", 8 * rows * per_row)
         kc.bin_batch_gpu(*common, meta("chrom_len"), req.n_tracks, req.bin_size, per_row, req.nbins, req.stat_code,
                          req.covered_only, req.missing, req.oob_value, req.oob_covers,
-                         kc.reshape(self.out_dev, rows * req.nbins),
-                         kc.device_view(painted, 0, rows * per_row, np.int64), *self.serial_launch, self.stream)
+                         rt.reshape(self.out_dev, rows * req.nbins),
+                         rt.device_view(painted, 0, rows * per_row, np.int64), *self.serial_launch, self.stream)
         self.clock.device("bins")
 
     def check(self) -> None:
@@ -302,24 +303,24 @@ class _Batch:
         kc, lay, st = self.kc, self.lay, self.ex.stage_times
         t_wait = time.perf_counter()
         err_host = _host_buffer(kc, "err", 8)[:8].view(np.int64)
-        kc.copy_to_host(self.meta("err"), err_host[:1], self.stream)
-        kc.synchronize(self.stream)
+        rt.copy_to_host(self.meta("err"), err_host[:1], self.stream)
+        rt.synchronize(self.stream)
         key = int(err_host[0])
         if st is not None:
             st["sync"] = time.perf_counter() - t_wait
             self.clock.finish()
             st["blocks"] = lay.m
             st["compressed_bytes"] = lay.packed_bytes
-            res = kc.copy_to_host(self.loaded) if lay.m else np.zeros(0, np.int64)
-            st["inflated_bytes"] = int(res[res > 0].sum())
+            res = rt.copy_to_host(self.loaded) if lay.m else np.zeros(0, np.int64)
+            st["inflated_bytes"] = int((res[res > 0] & (status.EARLY_STOP - 1)).sum())   # less the early-stop flag
             st["total"] = time.perf_counter() - self.t0
         if key != kc.NO_ERROR:
-            code = kc.copy_to_host(self.loaded if key < lay.m else self.flags)[key % lay.m]
+            code = rt.copy_to_host(self.loaded if key < lay.m else self.flags)[key % lay.m]
             raise_block_error(self.req.tracks, lay, key, int(code))
 
 
 def _check_out(kc, out, shape):
-    dev = kc.as_device_array(out)
+    dev = rt.as_device_array(out)
     if dev is None:
         raise RangeError("with device='cuda', out must be a CUDA device array (numba device array or an "
                          f"object with __cuda_array_interface__, e.g. a torch CUDA tensor), got {type(out)}")
