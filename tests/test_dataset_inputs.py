@@ -83,6 +83,12 @@ def test_averaged_channels_are_the_mean_of_their_members(tiny):
         assert bits_equal(batch["inputs"][k], ref)
     # one averaged channel is not the same as any member
     assert not torch.equal(batch["inputs"][:, 0], batch["inputs"][:, 1])
+    # the same channels as a list (a list of tracks is one averaged channel)
+    as_list = fastwig.WindowDataset([], tiny["fasta"], regions=tiny["regions"], window=256,
+                                    inputs=[tr[:3], tr[3], [tr[1], tr[3]]], input_strand_pairs=[(0, 2)], jitter=20,
+                                    rc_prob=0.5, n_samples=48, missing=0.0, seed=1)
+    assert as_list.input_names == ["input0", "track3", "input2"]
+    assert torch.equal(next(as_list.batches(48))["inputs"], batch["inputs"])
 
 
 def test_inputs_on_missing_chromosomes_and_past_chromosome_ends(tiny, tmp_path):

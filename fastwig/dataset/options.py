@@ -99,7 +99,8 @@ class Inputs:
     Parameters
     ----------
     tracks : list, dict, or dict assembly -> one of those, optional
-        A list of bigWig paths/objects (one channel each), or a dict name -> path (one channel) or
+        A list of bigWig paths/objects (one channel each; an item that is itself a list of tracks is one
+        channel, their mean), or a dict name -> path (one channel) or
         name -> list of paths (one channel: the mean of those tracks, base by base -- a cell-type
         average).  With several assemblies, a dict keyed by every assembly gives each its own
         (same channels).  Flat keyword ``inputs``.

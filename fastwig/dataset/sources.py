@@ -59,8 +59,17 @@ def _channels(spec: Any) -> list[tuple[str, list[Any]]]:
                 raise RangeError(f"input channel {name!r} has no tracks")
             out.append((str(name), [path_of(m) for m in members]))
         return out
-    specs = [path_of(m) for m in spec]
-    return [(_stem(p, k, "input"), [p]) for k, p in enumerate(specs)]
+    out = []
+    for k, item in enumerate(spec):
+        if _is_one_track(item):
+            p = path_of(item)
+            out.append((_stem(p, k, "input"), [p]))
+        else:  # a list of tracks: one averaged channel
+            members = [path_of(m) for m in item]
+            if not members:
+                raise RangeError(f"input channel {k} has no tracks")
+            out.append((f"input{k}", members))
+    return out
 
 
 def assembly_keys(tracks: Any, genome: Any, inputs: Any, regions: Regions | None) -> list:
