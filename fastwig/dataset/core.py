@@ -83,10 +83,9 @@ class WindowDataset(torch.utils.data.Dataset):
         ``transform`` ("log1p", "arcsinh" or a callable on the float32 batch ``(n, tracks, bins)``),
         ``scale`` (one factor or one per track, after `transform`).
     Inputs (or ``inputs=Inputs(...)``, :class:`~fastwig.dataset.options.Inputs`)
-        ``inputs``: a list of bigWig paths/objects (a list inside it: one averaged channel), a dict name -> path,
-        or name -> list of paths (one
-        channel, the base-by-base mean of those tracks); with several assemblies, a dict keyed by every
-        assembly.  ``batch["inputs"]`` is ``(channels, window // input_bin_size)`` over the whole
+        ``inputs``: a list of bigWig paths/objects (a list inside it: one averaged channel), a dict
+        name -> path, or name -> list of paths (one channel, the base-by-base mean of those tracks);
+        with several assemblies, a dict keyed by every assembly.  ``batch["inputs"]`` is ``(channels, window // input_bin_size)`` over the whole
         sequence window, moved with it (jitter; reversed with reverse complement; channel pairs of
         ``input_strand_pairs`` -- indices or names -- swapped).  ``input_bin_size`` (1), ``input_stat``
         ("mean"), ``input_transform`` (as `transform`).  Inputs share `missing`, ``oob`` and
