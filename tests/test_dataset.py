@@ -702,3 +702,15 @@ def test_samplers_module_keeps_its_names_and_stays_torch_free():
             "assert fastwig.WindowDataset is WindowDataset")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_gpu_sequence_path_finds_its_probe_and_kernel():
+    """The CUDA one-hot path's two dependencies resolve (they moved once; the device test needs a GPU).
+    Run in a fresh interpreter: resolving them must not import numba.cuda."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from fastwig.dataset.reading import cuda_onehot; probe, kernel = cuda_onehot(); "
+            "assert callable(probe) and callable(kernel); assert 'numba.cuda' not in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]

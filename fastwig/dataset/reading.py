@@ -76,6 +76,15 @@ def average_channels(raw: torch.Tensor, offsets: np.ndarray) -> torch.Tensor:
     return out
 
 
+def cuda_onehot():
+    """The CUDA probe (``fastwig.backend.device.probe``: None, or why CUDA is unusable) and the GPU one-hot
+    driver (``kernels.cuda.onehot_batch_gpu``); resolving them touches no CUDA."""
+    from .._kernels import cuda_module
+    from ..backend.device import probe
+
+    return probe, cuda_module().onehot_batch_gpu
+
+
 class BatchReader:
     """Reads the tensors of a batch of windows.
 
@@ -226,10 +235,9 @@ class BatchReader:
                       "copied to the GPU (pip install 'fastwig[cuda]' for the GPU reader)", stacklevel=5)
 
     def _onehot_cuda(self, w: Windows, groups, rc: np.ndarray, device: torch.device, threads) -> torch.Tensor:
-        from .._kernels import cuda_module
         from ..config import settings
 
-        kcuda = cuda_module()
+        probe, onehot_batch_gpu = cuda_onehot()
         raw = np.empty((len(w), self.window), dtype=np.uint8)
         for a, idx in groups:
             g = self.sources.genome(a)
@@ -237,8 +245,6 @@ class BatchReader:
                 g.fetch_batch(w.chrom, w.start, self.window, out=raw, threads=threads)
             else:
                 raw[idx] = g.fetch_batch(w.chrom[idx], w.start[idx], self.window, threads=threads)
-        from ..backend.device import probe
-
         reason = probe()
         if reason is not None:
             raise CudaUnavailable(reason)
@@ -247,8 +253,8 @@ class BatchReader:
         seq = torch.empty((len(w), 4, self.window), dtype=torch.float32, device=device)
         if len(w):
             with torch.cuda.device(device):
-                kcuda.onehot_batch_gpu(codes, flags, seq, np.float32(self.enc.n_value), settings.gpu_threads_per_block,
-                                       settings.gpu_max_blocks)
+                onehot_batch_gpu(codes, flags, seq, np.float32(self.enc.n_value), settings.gpu_threads_per_block,
+                                 settings.gpu_max_blocks)
         return seq
 
     # --- tracks ----------------------------------------------------------------------------------
