@@ -35,6 +35,10 @@ class Settings:
     early_exit : bool
         Stop inflating a block once its records pass the last window that needs it
         (``FASTWIG_EARLY_EXIT``).
+    index_cache_dir : str or None
+        A directory where parsed block indexes are kept, so that later opens (spawned DataLoader
+        workers) map them instead of parsing, and share their memory (``FASTWIG_INDEX_CACHE``;
+        default None: nothing is written; see :mod:`fastwig.indexcache`).
     gpu_threads_per_block, gpu_max_blocks : int
         Launch sizes of the CUDA kernels (``FASTWIG_GPU_TPB``, ``FASTWIG_GPU_MAX_BLOCKS``); tests
         shrink them so that tiny inputs span several blocks and grid-stride iterations.
@@ -43,6 +47,7 @@ class Settings:
     threads: int = field(default_factory=lambda: _env_int("FASTWIG_THREADS", 0))
     cache_bytes: int = field(default_factory=lambda: _env_int("FASTWIG_CACHE_BYTES", 128 << 20))
     early_exit: bool = field(default_factory=lambda: _env_bool("FASTWIG_EARLY_EXIT", True))
+    index_cache_dir: str | None = field(default_factory=lambda: os.environ.get("FASTWIG_INDEX_CACHE") or None)
     gpu_threads_per_block: int = field(default_factory=lambda: _env_int("FASTWIG_GPU_TPB", 128))
     gpu_max_blocks: int = field(default_factory=lambda: _env_int("FASTWIG_GPU_MAX_BLOCKS", 4096))
 

@@ -13,10 +13,13 @@ forked workers share their pages.  ``kernels/plan.py`` searches them; ``kernels/
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ._kernels import plan, rtree as _rt
-from . import spec
+from . import indexcache, spec
+from .config import settings
 from .errors import FormatError
 from .io import FileSource
 
@@ -135,7 +138,27 @@ class BlockIndex:
 
 
 def read_rtree(src: FileSource, offset: int, bo: str, what: str = "R-tree") -> BlockIndex:
-    """Read every leaf of the R-tree at ``offset`` into a :class:`BlockIndex`."""
+    """Read every leaf of the R-tree at ``offset`` into a :class:`BlockIndex`; with
+    ``settings.index_cache_dir`` set, from (or into) that directory's entry (:mod:`fastwig.indexcache`)."""
+    folder = settings.index_cache_dir
+    entry = indexcache.entry_path(os.fspath(folder), src.path, src.ident, offset) if folder else None
+    if entry is not None:
+        found = indexcache.load(entry)
+        if found is not None:
+            arrays, file_order = found
+            if arrays["cm"].size == 0:
+                arrays["cm"] = arrays["end"]
+            return BlockIndex(**arrays, file_order=file_order)
+    index = _parse_rtree(src, offset, bo, what)
+    if entry is not None:
+        arrays = {name: getattr(index, name) for name in indexcache.NAMES}
+        if index.cm is index.end:
+            arrays["cm"] = index.cm[:0]
+        indexcache.store(entry, arrays, index.file_order)
+    return index
+
+
+def _parse_rtree(src: FileSource, offset: int, bo: str, what: str) -> BlockIndex:
     hdr = src.struct(offset, spec.rtree_header_dtype(bo), f"{what} header")[0]
     if int(hdr["magic"]) != spec.RTREE_MAGIC:
         raise FormatError(f"{src.path}: bad {what} magic at offset {offset}")

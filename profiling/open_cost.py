@@ -8,15 +8,15 @@ Two kinds of files:
   worth of blocks (24 chromosomes, GRCh38 sizes, 3.1e9 bases; ``--blocks`` blocks of 2 records each,
   written with zlib level 1 and no zoom levels so that generation stays under a minute).
 
-For each file: the time of ``fastwig.open`` (median of ``--repeat`` opens, the file in the page cache;
-for the genome-scale file also a cold open after evicting its pages with posix_fadvise), the bytes of
-numpy arrays the open object keeps for its index (BlockIndex arrays + block-cache state arrays, each
-buffer counted once), and the Python heap the open allocates (tracemalloc: kept after the open, and
-peak during it).
+For each file: the time of ``fastwig.open`` (median, min and max of ``--repeat`` opens, the file in
+the page cache; for the genome-scale file also a cold open after evicting its pages with
+posix_fadvise), the bytes of the per-file tables the reads need (``BigWig.index_nbytes``: the block
+index arrays; the block cache's table is sized by the cache, not per file), and the Python heap the
+open allocates (tracemalloc: kept after the open, and peak during it).
 
 Run from the repository root::
 
-    python profiling/open_cost.py [--blocks 300000] [--repeat 5] [--json out.json]
+    python profiling/open_cost.py [--blocks 300000] [--repeat 20] [--json out.json]
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def measure(path: str, repeat: int, cold: bool = False) -> dict:
     tracemalloc.stop()
     out = {"file": path, "bytes": os.path.getsize(path), "blocks": len(bw._index), "chroms": len(bw.chroms),
            "open_ms_median": 1e3 * statistics.median(times), "open_ms_min": 1e3 * min(times),
+           "open_ms_max": 1e3 * max(times), "rounds": repeat,
            "index_bytes": index_bytes(bw), "index_bytes_per_block": index_bytes(bw) / max(1, len(bw._index)),
            "heap_kept_bytes": kept, "heap_peak_bytes": peak}
     bw.close()
@@ -123,7 +124,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blocks", default="100000,300000,600000",
                     help="data blocks of the genome-scale files (comma-separated)")
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--dir", default=None, help="where to write the genome-scale file (default: a temp dir)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -167,7 +168,8 @@ def main(argv=None) -> dict:
         g["write_seconds"] = gen["write_seconds"]
         result["genome"].append(g)
         print(f"genome-scale: {g['blocks']} blocks, {g['chroms']} chroms, {g['bytes'] / 2**20:.1f} MiB (written in "
-              f"{gen['write_seconds']:.1f} s): open {g['open_ms_median']:.1f} ms warm (min {g['open_ms_min']:.1f}), "
+              f"{gen['write_seconds']:.1f} s): open {g['open_ms_median']:.2f} ms warm (min {g['open_ms_min']:.2f}, max "
+              f"{g['open_ms_max']:.2f}, {g['rounds']} rounds), "
               f"{g.get('open_ms_cold', float('nan')):.1f} ms cold; index {g['index_bytes'] / 2**20:.2f} MiB "
               f"({g['index_bytes_per_block']:.0f} B/block); heap kept {g['heap_kept_bytes'] / 2**20:.2f} MiB, "
               f"peak {g['heap_peak_bytes'] / 2**20:.2f} MiB during the open")

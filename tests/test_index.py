@@ -9,6 +9,7 @@ stored out of order, cycles) and read from the real files of ../shared when pres
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -419,3 +420,78 @@ def test_index_bytes_per_block_on_a_genome_scale_file(tmp_path):
         pos = starts[:, None] + np.arange(1000)
         want = np.where(pos % step < 20, 1.0, np.nan).astype(np.float32)
         assert np.array_equal(got, want, equal_nan=True)
+
+
+# ---- the index cache the user switches on --------------------------------------------------------
+
+@pytest.fixture
+def small_bigwig(tmp_path):
+    from fastwig.writer import BedGraph, write_bigwig
+
+    s = np.arange(0, 500_000, 100, dtype=np.int64)
+    path = tmp_path / "small.bw"
+    write_bigwig(path, [("chr1", 600_000), ("chr2", 1000)], [BedGraph("chr1", s, s + 50, (s % 7).astype(np.float32))],
+                 items_per_block=16, zoom_levels=1)
+    return path
+
+
+@pytest.fixture
+def index_cache(tmp_path, monkeypatch):
+    folder = tmp_path / "index-cache"
+    monkeypatch.setattr(settings, "index_cache_dir", str(folder))
+    return folder
+
+
+def test_index_cache_is_off_unless_named(monkeypatch):
+    from fastwig.config import Settings
+
+    monkeypatch.delenv("FASTWIG_INDEX_CACHE", raising=False)
+    assert Settings().index_cache_dir is None
+    monkeypatch.setenv("FASTWIG_INDEX_CACHE", "/some/where")
+    assert Settings().index_cache_dir == "/some/where"
+
+
+def test_index_cache_serves_the_same_index_mapped(small_bigwig, index_cache):
+    first = fastwig.open(small_bigwig)
+    entries = sorted(index_cache.glob("*.fwidx"))
+    assert len(entries) == 1
+    second = fastwig.open(small_bigwig)
+    assert isinstance(second._index.start.base, np.memmap)          # mapped, not parsed
+    for a, b in zip((*first._index.arrays, first._index.size), (*second._index.arrays, second._index.size)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert second._index.file_order == first._index.file_order
+    starts = np.arange(-500, 499_000, 9_973)
+    assert np.array_equal(fastwig.read_windows([first], "chr1", starts, 777),
+                          fastwig.read_windows([second], "chr1", starts, 777), equal_nan=True)
+    assert np.array_equal(first.stats("chr1", 0, 400_000, bins=8), second.stats("chr1", 0, 400_000, bins=8),
+                          equal_nan=True)
+    assert len(list(index_cache.glob("*.fwidx"))) >= 2          # the zoom level's index is kept too
+
+
+def test_index_cache_misses_a_changed_file_and_ignores_a_corrupt_entry(small_bigwig, index_cache):
+    fastwig.open(small_bigwig)
+    (entry,) = index_cache.glob("*.fwidx")
+    # a rewritten file (new mtime) gets a new entry
+    st = small_bigwig.stat()
+    os.utime(small_bigwig, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    fastwig.open(small_bigwig)
+    assert len(list(index_cache.glob("*.fwidx"))) == 2
+    # a damaged entry is parsed again and replaced
+    for new in index_cache.glob("*.fwidx"):
+        raw = bytearray(new.read_bytes())
+        raw[100:140] = b"x" * 40
+        new.write_bytes(bytes(raw))
+    bw = fastwig.open(small_bigwig)
+    assert not isinstance(bw._index.start.base, np.memmap)
+    again = fastwig.open(small_bigwig)
+    assert isinstance(again._index.start.base, np.memmap)
+    assert np.array_equal(again._index.offset, bw._index.offset)
+
+
+def test_index_cache_in_a_folder_that_cannot_be_written_warns_once(small_bigwig, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(settings, "index_cache_dir", str(blocker / "cache"))
+    with pytest.warns(RuntimeWarning, match="cannot be written"):
+        bw = fastwig.open(small_bigwig)
+    assert len(bw._index) > 0
