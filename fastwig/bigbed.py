@@ -223,6 +223,47 @@ class BigBed:
         rest = [raw[heads[i] + RECORD_HEAD:tails[i]].decode("utf-8", errors="replace") for i in where.tolist()]
         return fields[where, 1], fields[where, 2], rest
 
+    def table(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """Every record as typed columns, chromosome by chromosome (in chromosome id order), each in
+        file order.
+
+        Returns
+        -------
+        columns : dict of str to numpy.ndarray
+            ``chrom`` (object (n,) of str), ``start`` and ``end`` (int64 (n,)), then one column per
+            autoSql field after the third, typed by :attr:`Field.dtype` (int64, float64 or object str;
+            an integer column holding ``.`` or an empty value becomes float64 with NaN there, a number
+            column that does not parse stays str).  Values past the declared fields are ``colN``.
+        aliases : dict of str to str
+            ``colN`` (N the 1-based column number) -> field name, so BED-style names work too.
+        """
+        chroms, starts, ends, rests = [], [], [], []
+        for chrom in sorted(self.chroms, key=self._chrom_id.__getitem__):
+            s, e, rest = self.entries(chrom)
+            chroms.append(np.full(s.size, chrom, dtype=object))
+            starts.append(s)
+            ends.append(e)
+            rests += rest
+        cols: dict[str, np.ndarray] = {"chrom": np.concatenate(chroms) if chroms else np.zeros(0, object),
+                                       "start": np.concatenate(starts) if starts else np.zeros(0, np.int64),
+                                       "end": np.concatenate(ends) if ends else np.zeros(0, np.int64)}
+        split = [r.split("\t") if r else [] for r in rests]
+        width = max([len(self.fields) - 3] + [len(x) for x in split])
+        aliases = {}
+        for j in range(width):
+            values = [x[j] if j < len(x) else "" for x in split]
+            if j + 3 < len(self.fields):
+                field = self.fields[j + 3]
+                name, dtype = field.name, field.dtype
+            else:
+                name, dtype = f"col{j + 4}", np.dtype(object)
+            if name in cols:
+                name = f"col{j + 4}"
+            else:
+                aliases[f"col{j + 4}"] = name
+            cols[name] = _typed(values, dtype)
+        return cols, aliases
+
     # -- what a bigBed does not have -----------------------------------------------------------
     def _not_bigwig(self, verb: str):
         raise FormatError(f"{self.path}: is a bigBed file: it has no {verb}() (that is a bigWig call); "
@@ -241,6 +282,27 @@ class BigBed:
         self._not_bigwig("stats")
 
 
+def _typed(values: list[str], dtype: np.dtype) -> np.ndarray:
+    """One column of strings as ``dtype`` (see :meth:`BigBed.table`)."""
+    if dtype != object and values:
+        try:
+            return np.array(values, dtype=dtype)
+        except (ValueError, OverflowError):
+            try:
+                return np.array(["nan" if v in (".", "") else v for v in values], dtype=np.float64)
+            except ValueError:
+                pass
+    elif dtype != object:
+        return np.zeros(0, dtype)
+    return np.array(values, dtype=object)
+
+
+def is_bigbed(head: bytes) -> bool:
+    """Whether a file's first bytes are a bigBed's magic number (either byte order)."""
+    return len(head) >= 4 and spec.BIGBED_MAGIC in (int.from_bytes(head[:4], "little"),
+                                                     int.from_bytes(head[:4], "big"))
+
+
 def open_file(path: str | os.PathLike) -> BigWig | BigBed:
     """A :class:`BigBed` for a bigBed file (by its magic number), otherwise a :class:`BigWig`
     (which raises FormatError for anything that is not a bigWig either)."""
@@ -249,6 +311,6 @@ def open_file(path: str | os.PathLike) -> BigWig | BigBed:
             head = f.read(4)
     except (OSError, TypeError):
         head = b""      # BigWig(path) raises the error that names the problem
-    if len(head) == 4 and spec.BIGBED_MAGIC in (int.from_bytes(head, "little"), int.from_bytes(head, "big")):
+    if is_bigbed(head):
         return BigBed(path)
     return BigWig(path)

@@ -2,9 +2,14 @@
 
 Records come in as numpy arrays (no Python object per record): ``add_intervals`` makes bedGraph
 sections, ``add_values`` fixedStep sections (step = span: binned predictions).  Each full block of
-``items_per_slot`` records is encoded at once and handed to a thread pool for ``zlib.compress``, which
-releases the GIL while it deflates, so compression runs on every core while the caller adds more
-records (deflate at level 6 is the cost of writing: about 42 MB/s per core here).
+``items_per_slot`` records is encoded at once and handed to a thread pool to deflate; both deflaters
+release the GIL while they work, so compression runs on every core while the caller adds more records.
+
+Deflate is the cost of writing, so which one is a measured choice.  On bedGraph blocks of the standard
+workload (12,312 bytes raw; a busy 2-core machine, so absolute figures are low), per core: zlib level
+6 8 MB/s to 42% of the raw size, zlib level 1 37 MB/s to 41%, ISA-L level 2 114 MB/s to 42%,
+libdeflate level 6 45 MB/s to 40% (pybigtools' deflater; the ``deflate`` wheel holds the GIL).  ISA-L
+(``isal``, a wheel) is used when installed, zlib otherwise; ``compressor=`` chooses.
 
 The file is laid out as UCSC's bedGraphToBigWig lays it out (version 4, chromosome B+ tree before the
 data, data R-tree with one block per leaf item, ``zoom_levels`` reserved zoom header slots), and the
@@ -19,6 +24,7 @@ at most 4 times its reduction, until a level would not shrink (or ``zoom_levels`
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import zlib
@@ -62,7 +68,13 @@ class BigWigWriter:
     block_size : int
         ``blockSize`` of the R-trees and (capped at the number of chromosomes) of the chromosome tree.
     compress_level : int
-        zlib level (6 is zlib's default and UCSC's).
+        zlib level, 0 to 9 (6 is zlib's default and UCSC's).
+    compressor : {"auto", "isal", "zlib"}
+        The deflate implementation: "auto" takes ISA-L (the ``isal`` package, the ``write`` extra) when
+        it is installed, else the standard library's zlib.  Both write zlib streams every reader
+        takes; ISA-L has levels 1 to 3 only, and ``compress_level`` 1-3, 4-6, 7-9 map to them (its
+        level 2 packs bedGraph blocks as tightly as zlib's 6, several times faster; see the module
+        docstring).
     threads : int, optional
         Compression threads (default: ``fastwig.settings.threads``, else every core).
 
@@ -81,7 +93,7 @@ class BigWigWriter:
 
     def __init__(self, path: str | os.PathLike, chroms: Mapping[str, int] | Sequence[tuple[str, int]], *,
                  zoom_levels: int = 10, items_per_slot: int = 1024, block_size: int = 256,
-                 compress_level: int = 6, threads: int | None = None):
+                 compress_level: int = 6, compressor: str = "auto", threads: int | None = None):
         self.path = os.fspath(path)
         pairs = list(chroms.items()) if isinstance(chroms, Mapping) else [tuple(c) for c in chroms]
         if not 1 <= items_per_slot <= 65535:
@@ -101,6 +113,7 @@ class BigWigWriter:
         self._sizes = np.array([int(s) for _, s in pairs], dtype=np.int64)
         self.zoom_levels, self.items_per_slot, self.block_size = zoom_levels, items_per_slot, block_size
         self.compress_level = compress_level
+        self._deflate, self.compressor = _deflater(compress_level, compressor, self.path)
         self._last_end = np.zeros(len(pairs), dtype=np.int64)     # end of each chromosome's last record
         self._records: list[tuple[np.ndarray, ...]] = []          # (cid, starts, ends, values) per call
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # bedGraph not yet in a block
@@ -261,7 +274,7 @@ class BigWigWriter:
 
     def _submit(self, cid: int, start: int, end: int, raw: bytes) -> None:
         self._max_raw = max(self._max_raw, len(raw))
-        self._blocks.append((cid, start, end, self._pool.submit(zlib.compress, raw, self.compress_level)))
+        self._blocks.append((cid, start, end, self._pool.submit(self._deflate, raw)))
 
     # -- the file ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -289,6 +302,9 @@ class BigWigWriter:
         f.write(_bpt(keys, max(1, min(self.block_size, n_chroms)), ctree_off, "<", False))
         data_off = f.tell()
         f.write(struct.pack("<Q", len(self._blocks)))
+        # while the pool still deflates: the records in order, and what each zoom scale would hold
+        records = self._sorted_records()
+        candidates = self._zoom_candidates(*records[:3])
         leaves = []
         for cid, start, end, fut in self._blocks:
             payload = fut.result()
@@ -297,9 +313,8 @@ class BigWigWriter:
         index_off = f.tell()
         leaves.sort(key=lambda it: (it[0], it[1]))
         f.write(_rtree(leaves, self.block_size, len(leaves), 1, index_off, index_off, "<"))
-        cids, starts, ends, values = self._sorted_records()
         zooms = []
-        for reduction, level in self._zoom_levels(cids, starts, ends, values, index_off - data_off):
+        for reduction, level in self._zoom_levels(records, *candidates, index_off - data_off):
             zooms.append((reduction, f.tell(), self._write_zoom(level)))
         f.write(struct.pack("<I", BIGWIG_MAGIC))
         f.seek(0)
@@ -308,7 +323,7 @@ class BigWigWriter:
         for reduction, zdata, zindex in zooms:
             f.write(struct.pack("<IIQQ", reduction, 0, zdata, zindex))
         f.seek(summary_off)
-        f.write(struct.pack("<Qdddd", *_total_summary(starts, ends, values)))
+        f.write(struct.pack("<Qdddd", *_total_summary(*records[1:])))
 
     def _sorted_records(self) -> tuple[np.ndarray, ...]:
         """Every record, by (chromosome id, start): each chromosome's records are already in order."""
@@ -322,10 +337,11 @@ class BigWigWriter:
             cids, starts, ends, values = cids[order], starts[order], ends[order], values[order]
         return cids, starts, ends, values
 
-    def _zoom_levels(self, cids, starts, ends, values, data_bytes: int):
-        """(reduction, zoom records) of each level, as bedGraphToBigWig chooses and makes them."""
+    def _zoom_candidates(self, cids, starts, ends) -> tuple[list[int], np.ndarray]:
+        """The first-level reductions UCSC tries (from the mean record span, x4 apart) and how many
+        summaries each would make."""
         if self.zoom_levels == 0 or cids.size == 0:
-            return
+            return [], np.zeros(0, np.int64)
         res = max(int((ends - starts).sum() / cids.size), _MIN_ZOOM)
         scales = []
         while len(scales) < 10:                 # UCSC tries 10 scales, and none past 1e9
@@ -335,11 +351,17 @@ class BigWigWriter:
             res *= _ZOOM_INCREMENT
         counts = np.zeros(len(scales), np.int64)
         _zoom.count_summaries(cids, starts, ends, np.array(scales, np.int64), counts)
+        return scales, counts
+
+    def _zoom_levels(self, records, scales, counts, data_bytes: int):
+        """(reduction, zoom records) of each level, as bedGraphToBigWig chooses and makes them: the first
+        scale whose summaries take at most half the compressed data's bytes (UCSC's estimate of
+        their compressed size is half their raw size), then merges x4 while a level shrinks."""
         fits = [j for j in range(len(scales)) if counts[j] * _SUMMARY_BYTES // 2 <= data_bytes // 2]
         if not fits:
             return
         reduction, count = scales[fits[0]], int(counts[fits[0]])
-        level = self._summarise(cids, starts, ends, values, reduction)
+        level = self._summarise(*records, reduction)
         yield reduction, level
         for _ in range(self.zoom_levels - 1):
             reduction *= _ZOOM_INCREMENT
@@ -370,7 +392,7 @@ class BigWigWriter:
         raws = [c.tobytes() for c in chunks]
         self._max_raw = max([self._max_raw] + [len(r) for r in raws])
         leaves = []
-        for chunk, payload in zip(chunks, self._pool.map(zlib.compress, raws, [self.compress_level] * len(raws))):
+        for chunk, payload in zip(chunks, self._pool.map(self._deflate, raws)):
             # sorted, and not overlapping within a chromosome: the last record ends last
             leaves.append((int(chunk["cid"][0]), int(chunk["s"][0]), int(chunk["cid"][-1]), int(chunk["e"][-1]),
                            f.tell(), len(payload)))
@@ -378,6 +400,22 @@ class BigWigWriter:
         index_off = f.tell()
         f.write(_rtree(leaves, self.block_size, level.size, self.items_per_slot, index_off, index_off, "<"))
         return index_off
+
+
+def _deflater(level: int, compressor: str, path: str):
+    """(function: bytes -> zlib stream, the implementation's name) for ``level`` (zlib's scale)."""
+    if compressor not in ("auto", "isal", "zlib"):
+        raise RangeError(f"{path}: compressor must be 'auto', 'isal' or 'zlib', got {compressor!r}")
+    if compressor != "zlib" and level > 0:
+        try:
+            from isal import isal_zlib
+        except ImportError:
+            if compressor == "isal":
+                raise FastwigError(f"{path}: compressor='isal' needs the isal package "
+                                   "(pip install fastwig[write])") from None
+        else:
+            return functools.partial(isal_zlib.compress, level=(level + 2) // 3), "isal"
+    return functools.partial(zlib.compress, level=level), "zlib"
 
 
 def _total_summary(starts, ends, values) -> tuple[int, float, float, float, float]:

@@ -9,6 +9,8 @@ records and must come out with the same zoom levels, bit for bit.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -53,12 +55,17 @@ def write(path, chroms, records, **kw):
     return path
 
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
+COMPRESSORS = ["zlib"] + (["isal"] if importlib.util.find_spec("isal") else [])
+
+
+@pytest.fixture(scope="module", params=COMPRESSORS)
+def written(tmp_path_factory, request):
+    """A coverage-like file written with each deflater installed (ISA-L and zlib)."""
     rng = np.random.default_rng(7)
     chroms = {"chr1": 400_000, "chr2": 250_000, "chrM": 16_569, "empty": 5000}
     records = coverage_like(rng, {k: v for k, v in chroms.items() if k != "empty"}, 12_000)
-    path = write(tmp_path_factory.mktemp("w") / "cov.bw", chroms, records, items_per_slot=512)
+    path = write(tmp_path_factory.mktemp("w") / "cov.bw", chroms, records, items_per_slot=512,
+                 compressor=request.param)
     return path, chroms, records
 
 
@@ -138,7 +145,9 @@ def test_same_zoom_levels_as_bedgraphtobigwig(tmp_path, name):
     src = BIGWIG_DIR / name
     with fastwig.open(src) as orig:
         records = {c: orig.intervals(c) for c in orig.chroms}
-        path = write(tmp_path / "again.bw", orig.chroms, {c: r for c, r in records.items() if r[0].size})
+        # zlib as UCSC: the first reduction depends on the size of the compressed data
+        path = write(tmp_path / "again.bw", orig.chroms, {c: r for c, r in records.items() if r[0].size},
+                     compressor="zlib")
         with fastwig.open(path) as ours:
             assert list(ours.zooms) == list(orig.zooms)
             a, b = ours.summary, orig.summary       # UCSC adds the total in an order of its own
@@ -271,6 +280,17 @@ def test_other_errors(tmp_path):
         fastwig.BigWigWriter(tmp_path / "y.bw", [("a", 1), ("a", 2)])
     with pytest.raises(fastwig.FastwigError, match="cannot write"):
         fastwig.BigWigWriter(tmp_path / "no" / "such" / "dir.bw", {"a": 1})
+
+
+def test_compressor_choice(tmp_path):
+    with fastwig.BigWigWriter(tmp_path / "z.bw", {"c": 10}, compressor="zlib") as w:
+        assert w.compressor == "zlib"
+    with fastwig.BigWigWriter(tmp_path / "a.bw", {"c": 10}) as w:
+        assert w.compressor == ("isal" if "isal" in COMPRESSORS else "zlib")
+    with fastwig.BigWigWriter(tmp_path / "s.bw", {"c": 10}, compress_level=0) as w:
+        assert w.compressor == "zlib"              # level 0 (stored blocks) is zlib's alone
+    with pytest.raises(fastwig.RangeError, match="compressor"):
+        fastwig.BigWigWriter(tmp_path / "x.bw", {"c": 10}, compressor="lz4")
 
 
 def test_zoom_levels_option(tmp_path, written):
