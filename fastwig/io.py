@@ -44,7 +44,8 @@ def identity(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 class FileSource:
-    """One file, read with ``pread`` through :data:`fd_pool`.
+    """One file, read with ``pread``: through the descriptor opened with it until :meth:`detach` (the
+    end of a reader's open), then through a descriptor leased from :data:`fd_pool`.
 
     Parameters
     ----------
@@ -138,8 +139,6 @@ class FileSource:
         if self._reading_ahead:
             self._ahead = (offset, data)
         return np.frombuffer(data, dtype=np.uint8, count=length)
-
-    read = view
 
     def struct(self, offset: int, dtype: np.dtype, what: str, count: int = 1) -> np.ndarray:
         """``count`` records of ``dtype`` at ``offset`` (a structured array, bounds-checked)."""
