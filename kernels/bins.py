@@ -45,6 +45,13 @@ CHUNK = 256
 # few long windows still gives every thread work (16,384 bases: 12 parts per Enformer window).
 ITEM_BASES = 1 << 14
 
+# min and max run in float32, the values' type (float64 compares would convert every value)
+INF32 = np.float32(np.inf)
+
+# Hot-loop indices go through IX (unsigned): numba adds negative-index wraparound code to signed
+# indices only (see kernels/expand.py).
+IX = np.uint64
+
 # item return values
 FAST = 0
 PAINTED = 1
@@ -93,12 +100,12 @@ def add_span(out, obase, s, e, v, n, total, lo, hi, j, bin_end, bin_size, stat, 
             out[obase + j] = bin_value(n, total, lo, hi, bin_size, stat, covered_only, missing)
             n = 0
             total = 0.0
-            lo = np.inf
-            hi = -np.inf
+            lo = INF32
+            hi = -INF32
             j += 1
             bin_end += bin_size
             while s >= bin_end:
-                out[obase + j] = bin_value(0, 0.0, np.inf, -np.inf, bin_size, stat, covered_only, missing)
+                out[obase + j] = bin_value(0, 0.0, INF32, -INF32, bin_size, stat, covered_only, missing)
                 j += 1
                 bin_end += bin_size
         t = e if e < bin_end else bin_end
@@ -144,8 +151,8 @@ def bin_records(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
     bin_end = ws + (b0 + 1) * bin_size
     n = 0
     total = 0.0
-    lo = np.inf
-    hi = -np.inf
+    lo = INF32
+    hi = -INF32
     if oob_covers and rs < 0:        # bases before the chromosome
         n, total, lo, hi, j, bin_end = add_span(out, obase, rs, re if re < 0 else 0, oob, n, total, lo, hi, j,
                                                 bin_end, bin_size, stat, covered_only, missing)
@@ -177,17 +184,19 @@ def bin_records(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                     i = first_record(u32, r, 3 if kind == 1 else 2, count, lo_clip)
                 while i < count:
                     if kind == 1:
-                        s = np.int64(u32[r + 3 * i])
-                        e = np.int64(u32[r + 3 * i + 1])
-                        v = f32[r + 3 * i + 2]
+                        q = IX(r + 3 * i)
+                        s = np.int64(u32[q])
+                        e = np.int64(u32[q + IX(1)])
+                        v = f32[q + IX(2)]
                     elif kind == 2:
-                        s = np.int64(u32[r + 2 * i])
+                        q = IX(r + 2 * i)
+                        s = np.int64(u32[q])
                         e = s + span
-                        v = f32[r + 2 * i + 1]
+                        v = f32[q + IX(1)]
                     else:
                         s = np.int64(u32[h + 1]) + i * step
                         e = s + span
-                        v = f32[r + i]
+                        v = f32[IX(r + i)]
                     i += 1
                     if s >= hi_clip:
                         if clean or kind == 3:
@@ -202,9 +211,19 @@ def bin_records(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                     if s < cursor:
                         return PAINTED     # overlapping or unsorted records: last-wins needs painting
                     cursor = e
-                    if v == v:             # a NaN record is no data
-                        n, total, lo, hi, j, bin_end = add_span(out, obase, s, e, v, n, total, lo, hi, j, bin_end,
-                                                                bin_size, stat, covered_only, missing)
+                    if v != v:             # a NaN record is no data
+                        continue
+                    if e <= bin_end:       # the common case: the record ends inside the current bin
+                        if s < bin_end:
+                            n += e - s
+                            total += np.float64(v) * (e - s)
+                            if v < lo:
+                                lo = v
+                            if v > hi:
+                                hi = v
+                            continue
+                    n, total, lo, hi, j, bin_end = add_span(out, obase, s, e, v, n, total, lo, hi, j, bin_end,
+                                                            bin_size, stat, covered_only, missing)
     if oob_covers and re > chrom_len:  # bases past the chromosome's end
         n, total, lo, hi, j, bin_end = add_span(out, obase, rs if rs > chrom_len else chrom_len, re, oob, n, total,
                                                 lo, hi, j, bin_end, bin_size, stat, covered_only, missing)
@@ -213,8 +232,8 @@ def bin_records(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
         out[obase + j] = bin_value(n, total, lo, hi, bin_size, stat, covered_only, missing)
         n = 0
         total = 0.0
-        lo = np.inf
-        hi = -np.inf
+        lo = INF32
+        hi = -INF32
         j += 1
     return FAST
 
@@ -231,8 +250,8 @@ def bin_painted(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
     j = b0
     n = 0
     total = 0.0
-    lo = np.inf
-    hi = -np.inf
+    lo = INF32
+    hi = -INF32
     cs = rs
     while cs < re:
         w = re - cs if re - cs < CHUNK else CHUNK
@@ -251,8 +270,8 @@ def bin_painted(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                 out[obase + j] = bin_value(n, total, lo, hi, bin_size, stat, covered_only, missing)
                 n = 0
                 total = 0.0
-                lo = np.inf
-                hi = -np.inf
+                lo = INF32
+                hi = -INF32
                 j += 1
         cs += w
 
