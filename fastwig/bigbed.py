@@ -27,7 +27,6 @@ from .autosql import Field, default_fields, parse_autosql
 from .chromtree import read_chrom_tree
 from .errors import FastwigError, FormatError
 from .header import Header, Summary, ZoomLevel, read_extension, read_header, read_summary, read_zoom_levels
-from .io import FileSource
 from .reader import BigWig, _empty_index
 from .rtree import CHROM_SHIFT, BlockIndex, read_rtree
 
@@ -64,7 +63,7 @@ class BigBed:
     _check_open = BigWig._check_open
     _resolve = BigWig._resolve
 
-    def __enter__(self) -> "BigBed":
+    def __enter__(self) -> BigBed:
         return self
 
     def _load(self) -> None:
@@ -259,7 +258,7 @@ class BigBed:
                 name, dtype = f"col{j + 4}", np.dtype(object)
             if name in cols:
                 name = f"col{j + 4}"
-            else:
+            elif name != f"col{j + 4}":
                 aliases[f"col{j + 4}"] = name
             cols[name] = _typed(values, dtype)
         return cols, aliases

@@ -28,13 +28,23 @@ import functools
 import os
 import struct
 import zlib
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Mapping, Sequence
 
 import numpy as np
 
-from .bbi_writer import (BIGWIG_MAGIC, BPT_MAGIC, CIRTREE_MAGIC, BedGraph, FixedStep, VarStep, _bpt, _rtree,
-                         bigwig_from_arrays, write_bigwig)
+from .bbi_writer import (
+    BIGWIG_MAGIC,
+    BPT_MAGIC,
+    CIRTREE_MAGIC,
+    BedGraph,
+    FixedStep,
+    VarStep,
+    _bpt,
+    _rtree,
+    bigwig_from_arrays,
+    write_bigwig,
+)
 from .config import resolve_threads
 from .errors import ChromNotFound, FastwigError, RangeError
 from .kernels import zoom as _zoom
@@ -129,7 +139,7 @@ class BigWigWriter:
         self._closed = False
 
     # -- context manager -----------------------------------------------------------------------
-    def __enter__(self) -> "BigWigWriter":
+    def __enter__(self) -> BigWigWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

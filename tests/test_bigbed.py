@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
+from support import SHARED_REASON, real_bigbeds, real_bigwigs
 
 import fastwig
 from fastwig.autosql import Field, parse_autosql
 from fastwig.bbi_writer import write_bigbed
-from support import SHARED_REASON, real_bigbeds, real_bigwigs
 
 pyBigWig = pytest.importorskip("pyBigWig", reason="pyBigWig (test extra) is the oracle")
 
@@ -275,7 +276,7 @@ def test_malformed(tmp_path, pybigtools_narrowpeak):
 def test_record_cut_inside_block(tmp_path):
     """An uncompressed block whose last record lacks its NUL: a FormatError, not a wrong record."""
     path = write_bigbed(tmp_path / "u.bb", {"c": 100}, [("c", 1, 5, "x"), ("c", 6, 9, "yz")], compress=False)
-    raw = bytearray(path and open(path, "rb").read())
+    raw = bytearray(Path(path).read_bytes())
     at = raw.find(b"yz\0")
     raw[at + 2] = ord("w")
     (tmp_path / "nonul.bb").write_bytes(bytes(raw))
@@ -296,3 +297,58 @@ def test_autosql_parser():
         parse_autosql("table t no columns")
     with pytest.raises(fastwig.FormatError):
         parse_autosql("table t\n(\nstring chrom\n)")
+
+
+def test_table_typed_columns(pybigtools_narrowpeak):
+    path, chroms, recs = pybigtools_narrowpeak
+    with fastwig.open(path) as bb:
+        cols, aliases = bb.table()
+    order = sorted(recs, key=lambda r: list(chroms).index(r[0]))    # chromosome id order, then file order
+    assert list(cols) == ["chrom", "start", "end", "name", "score", "strand", "signalValue", "pValue",
+                          "qValue", "peak"]
+    assert cols["chrom"].tolist() == [r[0] for r in order]
+    assert cols["start"].dtype == np.int64 and cols["start"].tolist() == [r[1] for r in order]
+    assert cols["score"].dtype == np.int64 and cols["peak"].dtype == np.int64
+    assert cols["signalValue"].dtype == np.float64 and cols["strand"].dtype == object
+    rest = [r[3].split("\t") for r in order]
+    assert cols["name"].tolist() == [x[0] for x in rest]
+    np.testing.assert_array_equal(cols["pValue"], [float(x[4]) for x in rest])
+    np.testing.assert_array_equal(cols["peak"], [int(x[6]) for x in rest])
+    assert aliases["col7"] == "signalValue" and aliases["col4"] == "name"
+
+
+def test_table_missing_numbers_and_extra_columns(tmp_path):
+    sql = 'table t\n"x"\n(\nstring chrom; ""\nuint chromStart; ""\nuint chromEnd; ""\nint score; ""\n)'
+    path = write_bigbed(tmp_path / "t.bb", {"c": 100}, [("c", 0, 5, "3\textra"), ("c", 6, 9, ".")], autosql=sql,
+                        field_count=5)
+    with fastwig.open(path) as bb:
+        cols, aliases = bb.table()
+    np.testing.assert_array_equal(cols["score"], [3.0, np.nan])     # "." in an int column: float with NaN
+    assert cols["col5"].tolist() == ["extra", ""]
+    assert aliases == {"col4": "score"}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_damaged_files_raise_fastwig_errors(tmp_path, pybigtools_narrowpeak, seed):
+    """Random byte changes and cuts: every outcome is a result or a FastwigError, never another
+    exception (the reader is numpy and zlib only, so nothing here can crash the interpreter)."""
+    rng = np.random.default_rng(seed)
+    good = pybigtools_narrowpeak[0].read_bytes()
+    for trial in range(40):
+        raw = bytearray(good)
+        if trial % 4 == 0:
+            raw = raw[:int(rng.integers(0, len(raw)))]
+        else:
+            at = rng.integers(0, len(raw), int(rng.integers(1, 8)))
+            for a in at.tolist():
+                raw[a] = int(rng.integers(0, 256))
+        p = tmp_path / f"d{trial}.bb"
+        p.write_bytes(bytes(raw))
+        try:
+            with fastwig.open(p) as bb:
+                for chrom in bb.chroms:
+                    bb.entries(chrom)
+                bb.table()
+                _ = bb.summary
+        except fastwig.FastwigError:
+            pass

@@ -13,10 +13,10 @@ import importlib.util
 
 import numpy as np
 import pytest
+from support import BIGWIG_DIR, SHARED_REASON
 
 import fastwig
 from fastwig.bbi_writer import _ucsc_summaries
-from support import BIGWIG_DIR, SHARED_REASON
 
 pyBigWig = pytest.importorskip("pyBigWig", reason="pyBigWig (test extra) is an oracle")
 pybigtools = pytest.importorskip("pybigtools", reason="pybigtools (test extra) is an oracle")
@@ -302,3 +302,48 @@ def test_zoom_levels_option(tmp_path, written):
     path = write(tmp_path / "bs.bw", chroms, records, block_size=4, items_per_slot=64)
     with fastwig.open(path) as bw:                   # a deep R-tree reads the same
         assert np.array_equal(bw.values("chr2"), dense(records["chr2"], chroms["chr2"]), equal_nan=True)
+
+
+def test_coordinates_past_two_to_the_31(tmp_path):
+    """A chromosome of 2**32 - 1 bases: records at and past 2**31 (pyBigWig's intervals() turns those
+    negative, so values and fastwig's intervals are compared)."""
+    size = 2**32 - 1
+    starts = np.array([5, 2**31 - 10, 2**31 + 17, size - 100], np.int64)
+    ends = starts + np.array([10, 20, 1000, 100])
+    vals = np.array([1, 2, 3, 4], np.float32)
+    with fastwig.BigWigWriter(tmp_path / "big.bw", {"huge": size, "small": 10}) as w:
+        w.add_intervals("huge", starts, ends, vals)
+        w.add_values("small", 0, [7.0, 8.0], span=6)
+    with fastwig.open(tmp_path / "big.bw") as bw:
+        s, e, v = bw.intervals("huge")
+        assert np.array_equal(s, starts) and np.array_equal(e, ends) and np.array_equal(v, vals)
+        assert bw.summary.bases_covered == int((ends - starts).sum()) + 10
+    ref = pyBigWig.open(str(tmp_path / "big.bw"))
+    got = np.array(ref.values("huge", size - 101, size))
+    assert np.array_equal(got, np.r_[np.nan, np.full(100, 4.0)], equal_nan=True)
+    assert ref.intervals("small") == ((0, 6, 7.0), (6, 10, 8.0))
+
+
+@pytest.mark.parametrize("reduction", [7, 100, 3_000_000_000])
+def test_summarise_kernel_against_reference(reduction):
+    """kernels.zoom.summarise against the plain-Python summariser, on records up to 2**32 - 1 and a
+    reduction wider than the chromosome (integer fields exact; sums to float32 rounding)."""
+    from fastwig.kernels import zoom
+
+    rng = np.random.default_rng(reduction)
+    sizes = np.array([2**32 - 1, 5000], np.int64)
+    s0 = np.sort(rng.choice(2**32 - 2000, 300, replace=False)) // 10 * 10
+    s1 = np.arange(0, 4990, 17)
+    starts = np.concatenate([s0, s1]).astype(np.int64)
+    ends = starts + np.concatenate([rng.integers(1, 10, s0.size), rng.integers(1, 17, s1.size)])
+    cids = np.repeat([0, 1], [s0.size, s1.size]).astype(np.int64)
+    vals = rng.random(cids.size).astype(np.float32)
+    room = cids.size + int(((ends - starts) // reduction).sum()) + 1
+    cols = [np.empty(room, np.uint32) for _ in range(4)] + [np.empty(room, np.float32) for _ in range(4)]
+    n = zoom.summarise(cids, starts, ends, vals, sizes, reduction, *cols)
+    ref = _ucsc_summaries(cids, starts, ends, vals, sizes.tolist(), reduction)
+    assert n == ref.size
+    for col, name in zip(cols[:6], ["cid", "s", "e", "n", "min", "max"]):
+        assert np.array_equal(col[:n], ref[name]), name
+    for col, name in zip(cols[6:], ["sum", "ssq"]):
+        np.testing.assert_allclose(col[:n], ref[name], rtol=1e-5)
