@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     cuda = torch.cuda.is_available()
     dist.init_process_group("nccl" if cuda else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if cuda else torch.device("cpu")
     torch.manual_seed(0)                        # the same initial weights on every rank
 
     ds = fastwig.WindowDataset(args.tracks, args.fasta, regions=args.peaks, window=1024, target_window=512,
