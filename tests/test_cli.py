@@ -468,3 +468,18 @@ def test_import_fastwig_cli_loads_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("stat", ["mean0", "covered", "max"])
+def test_stats_matrix_of_one_statistic(capsys, stat):
+    code, long, _ = run(capsys, "stats", AP1, ETS, "--bed", PEAKS, "--quiet", "--min-max")
+    assert code == 0
+    header, rows = read_tsv(long)
+    col = header.index(stat)
+    code, wide, _ = run(capsys, "stats", AP1, ETS, "--bed", PEAKS, "--quiet", "--stat", stat)
+    assert code == 0
+    wheader, wrows = read_tsv(wide)
+    assert wheader == ["name", "demo_ap1", "demo_ets"] and len(wrows) == len(rows) // 2
+    by_track = {(r[0], i % len(wrows)): r[col] for i, r in enumerate(rows)}
+    for i, r in enumerate(wrows):
+        assert r[1:] == [by_track["demo_ap1", i], by_track["demo_ets", i]]

@@ -29,14 +29,17 @@ One row per region and track with the columns of UCSC's bigWigAverageOverBed:
   sum      sum of the values over covered bases
   mean0    sum / size (bases without data count as 0)
   mean     sum / covered (0 when nothing is covered)
-With several files, a first column 'track' names the file.  Numbers print as %g, as UCSC's do."""
+With several files, a first column 'track' names the file.  --stat STAT writes a matrix instead:
+one row per region, one column per file.  Numbers print as %g, as UCSC's do."""
 EXAMPLES = """
     fastwig stats signal.bw --bed peaks.bed                   # like: bigWigAverageOverBed signal.bw peaks.bed out.tab
     fastwig stats a.bw b.bw c.bw --bed peaks.bed -o peaks.tsv
     fastwig stats signal.bw --bed genes.bed12 --min-max --no-header
+    fastwig stats *.bw --bed peaks.bed --stat mean0 -o matrix.tsv    # regions x tracks
     """
 # a chromosome with at least this many pieces is read in one span rather than piece by piece
 SPAN_READ = 256
+COLUMNS = ["name", "size", "covered", "sum", "mean0", "mean"]
 
 
 def add_arguments(p) -> None:
@@ -45,6 +48,9 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--output", default=None, metavar="OUT.tsv", help="write here instead of stdout")
     p.add_argument("--min-max", action="store_true", help="two more columns: min and max over covered bases "
                    "(0 0 when nothing is covered, as UCSC's -minMax)")
+    p.add_argument("--stat", choices=("size", "covered", "sum", "mean0", "mean", "min", "max"), default=None,
+                   help="instead of UCSC's rows, a matrix: one row per region, one column per track holding this "
+                        "statistic")
     p.add_argument("--no-header", action="store_true", help="omit the header line (UCSC writes none)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -233,24 +239,35 @@ def run(args) -> int:
         raise UsageError(f"{args.bed}: no regions")
     names = region_names(regions)
     labels = track_names(args.files)
-    several = len(args.files) > 1
-    cols = ["name", "size", "covered", "sum", "mean0", "mean"] + (["min", "max"] if args.min_max else [])
-    n_pieces = len(pieces(regions)[3])
-    with output(args.output) as fh, \
-            Progress(n_pieces * len(args.files), "stats", unit="regions", enabled=not args.quiet) as bar:
-        if not args.no_header:
-            fh.write("\t".join((["track"] if several else []) + cols) + "\n")
-        for path, label in zip(args.files, labels):
+    minmax = args.min_max or args.stat in ("min", "max")
+    results = []
+    with Progress(len(pieces(regions)[3]) * len(args.files), "stats", unit="regions", enabled=not args.quiet) as bar:
+        for path in args.files:
             bw = open_bigwig(path)
             try:
-                r = average_over_bed(bw, regions, args.min_max, bar)
+                results.append(average_over_bed(bw, regions, minmax, bar))
             finally:
                 bw.close()
-            lead = f"{label}\t" if several else ""
-            for i, name in enumerate(names):
-                row = [name, str(r["size"][i]), str(r["covered"][i])]
-                row += [_g(r[c][i]) for c in cols[3:]]
-                fh.write(lead + "\t".join(row) + "\n")
+    with output(args.output) as fh:
+        if args.stat:       # a matrix: one row per region, one column per track
+            if not args.no_header:
+                fh.write("\t".join(["name", *labels]) + "\n")
+            text = [[_cell(r[args.stat][i]) for r in results] for i in range(len(names))]
+            for name, row in zip(names, text):
+                fh.write(name + "\t" + "\t".join(row) + "\n")
+        else:               # bigWigAverageOverBed's rows, track by track
+            several = len(args.files) > 1
+            cols = COLUMNS + (["min", "max"] if args.min_max else [])
+            if not args.no_header:
+                fh.write("\t".join((["track"] if several else []) + cols) + "\n")
+            for label, r in zip(labels, results):
+                lead = f"{label}\t" if several else ""
+                for i, name in enumerate(names):
+                    fh.write(lead + name + "\t" + "\t".join(_cell(r[c][i]) for c in cols[1:]) + "\n")
     if args.output:
         note(f"wrote {args.output}: {len(regions)} regions x {len(args.files)} tracks")
     return 0
+
+
+def _cell(x) -> str:
+    return str(int(x)) if isinstance(x, (int, np.integer)) else _g(float(x))
