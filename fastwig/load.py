@@ -67,6 +67,12 @@ class BlockLayout:
         """Bytes of the packed buffer of stored blocks."""
         return int(self.comp_size.sum())
 
+    def take(self, sel: slice) -> "BlockLayout":
+        """The layout of blocks ``sel`` alone (packed and arena offsets start afresh)."""
+        comp_size, out_cap = self.comp_size[sel], self.out_cap[sel]
+        return BlockLayout(self.track[sel], self.leaf[sel], self.file_off[sel], comp_size, out_cap, self.mode[sel],
+                           exclusive_cumsum(comp_size), exclusive_cumsum(align4(out_cap)))
+
     @property
     def arena_bytes(self) -> int:
         """Bytes of the arena the blocks load into (with 8 bytes of slack for the wider views)."""

@@ -169,3 +169,32 @@ def test_real_files_against_per_base(path):
         got = fastwig.read_windows([bw], chrom, starts, width, bin_size=bin_size, stat=stat, missing=0.0)
         for i in range(starts.size):
             assert_close(got[i, 0], reference(per_base[i, 0], bin_size, stat, False, 0.0), f"{path.name} {stat}")
+
+
+@pytest.mark.parametrize("cache_bytes", [128 << 20, 2048, 0])
+def test_chunked_loads_and_a_ring_too_small(files, monkeypatch, cache_bytes):
+    """Blocks loaded a few at a time (tiny LOAD_CHUNK_BYTES), into a ring that holds the batch, one that
+    overflows part way (the rest goes to a private arena) and no ring at all: the same bits as one load."""
+    from fastwig.backend import cpu
+    from fastwig.cache import cache
+
+    path, _ = files["deep_rtree"]
+    bw = fastwig.open(path)
+    chrom = next(iter(bw.chroms))
+    starts = np.arange(-50, 2500, 61, dtype=np.int64)
+    want = fastwig.read_windows([bw], chrom, starts, 256, bin_size=4)
+    want_bases = fastwig.read_windows([bw], chrom, starts, 256)
+    monkeypatch.setattr(cpu, "LOAD_CHUNK_BYTES", 2048)
+    monkeypatch.setattr(fastwig.settings, "cache_bytes", cache_bytes)
+    reserved = []
+    real_reserve = cache.reserve
+    monkeypatch.setattr(cache, "reserve", lambda *a: reserved.append(real_reserve(*a)) or reserved[-1])
+    cache.clear()
+    try:
+        for _ in range(2):       # cold, then from whatever the ring kept
+            assert bits_equal(fastwig.read_windows([bw], chrom, starts, 256, bin_size=4), want)
+            assert bits_equal(fastwig.read_windows([bw], chrom, starts, 256), want_bases)
+    finally:
+        cache.clear()
+    if cache_bytes == 2048:      # the ring took the first chunks and refused a later one
+        assert any(r >= 0 for r in reserved) and any(r < 0 for r in reserved), reserved

@@ -112,54 +112,91 @@ class CpuExecutor:
         return painted
 
 
+# Blocks are loaded this many bytes of inflate room at a time, so that the load stage's scratch stays
+# bounded whatever the batch (a 64-window Enformer batch over 8 tracks asks for ~80 MB of room).
+LOAD_CHUNK_BYTES = 16 << 20
+
+
 def fetch_blocks(bws, track: np.ndarray, leaf: np.ndarray, stop: np.ndarray, lo: np.ndarray, length: np.ndarray,
                  flags: np.ndarray, threads: int) -> BlockSet:
     """Canonical bytes of blocks ``(track[i], leaf[i])``, each complete up to ``stop[i]`` (-1: whole).
 
     ``track`` must be sorted.  ``lo``, ``length`` and ``flags`` hold the cache hits (``lo`` -1 for a
     miss) and are completed in place.  The caller holds ``cache.lock`` until it has read the arena.
+    Misses are loaded in chunks of :data:`LOAD_CHUNK_BYTES` and appended to the cache ring; when the
+    ring cannot hold the batch, the rest goes to a private arena with copies of the ring's blocks.
     """
     cache._ensure()
     miss = np.flatnonzero(lo < 0)
     if miss.size == 0:
         return BlockSet(cache.buf, lo, length, flags)
-    lay = block_layout(bws, track[miss], leaf[miss])
+    lay_all = block_layout(bws, track[miss], leaf[miss])
+    hit_idx = np.flatnonzero(lo >= 0)
+    keep_lo, keep_hi = [lo[hit_idx]], [lo[hit_idx] + length[hit_idx]]
+    private = np.zeros(lo.size, dtype=bool)
+    pieces = []
+    chunk = lay_all.dst_lo // LOAD_CHUNK_BYTES          # the chunk each block's room starts in
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(chunk)) + 1, [miss.size]))
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        sel = miss[a:b]
+        lay = lay_all.take(slice(a, b))
+        scratch, out_len, out_flags = _load(bws, lay, stop[sel], threads)
+        new_len = align4(out_len)
+        total = int(new_len.sum())
+        at = -1
+        if cache.capacity and not pieces:
+            at = cache.reserve(total, np.concatenate(keep_lo), np.concatenate(keep_hi))
+        if at >= 0:
+            dst = at + exclusive_cumsum(new_len)
+            run_items(pack.copy_ranges, sel.size, threads, scratch, lay.dst_lo, out_len, cache.buf, dst, min_chunk=16)
+            until = np.where((out_flags & decode.COMPLETE) != 0, UNTIL_COMPLETE, stop[sel])
+            for t in np.unique(lay.track):
+                m = lay.track == t
+                cache.register(bws[t]._cache_state, lay.leaf[m], dst[m], out_len[m], out_flags[m], until[m])
+            keep_lo.append(dst)
+            keep_hi.append(dst + out_len)
+        else:
+            # the ring cannot hold the batch: this chunk (and every later one) stays outside it
+            dst = exclusive_cumsum(new_len)
+            piece = np.empty(total, dtype=np.uint8)
+            run_items(pack.copy_ranges, sel.size, threads, scratch, lay.dst_lo, out_len, piece, dst, min_chunk=16)
+            pieces.append((sel, piece))
+            private[sel] = True
+        lo[sel] = dst
+        length[sel] = out_len
+        flags[sel] = out_flags
+    if not pieces:
+        return BlockSet(cache.buf, lo, length, flags)
+    # one private arena: copies of the blocks in the ring, then the pieces that did not fit
+    ring = np.flatnonzero(~private)
+    ring_len = align4(length[ring])
+    base = int(ring_len.sum())
+    arena = np.empty(base + sum(p.size for _, p in pieces) + 4, dtype=np.uint8)
+    dst = exclusive_cumsum(ring_len)
+    run_items(pack.copy_ranges, ring.size, threads, cache.buf, lo[ring], length[ring], arena, dst, min_chunk=16)
+    lo[ring] = dst
+    for sel, piece in pieces:
+        arena[base:base + piece.size] = piece
+        lo[sel] += base
+        base += piece.size
+    return BlockSet(arena, lo, length, flags)
+
+
+def _load(bws, lay, stop: np.ndarray, threads: int):
+    """Read, load (inflate or copy) and scan the blocks of ``lay`` into the reusable scratch.
+
+    Returns ``(scratch, length, flags)``: block i lies at ``scratch[lay.dst_lo[i]:][:length[i]]``.
+    """
     packed = _scratch_buf("packed", lay.packed_bytes + 8)
     read_stored(bws, lay, packed, 0, threads)
     scratch = _scratch_buf("out", lay.arena_bytes)
     loaded = np.empty(lay.m, dtype=np.int64)
     run_items(inflate.load_batch_cpu, lay.m, threads, packed, lay.src_lo, lay.src_lo + lay.comp_size, scratch,
-              lay.dst_lo, lay.dst_lo + lay.out_cap, stop[miss], lay.mode, loaded)
+              lay.dst_lo, lay.dst_lo + lay.out_cap, stop, lay.mode, loaded)
     out_flags = np.empty(lay.m, dtype=np.int64)
     out_len = np.empty(lay.m, dtype=np.int64)
     u32 = scratch[: scratch.size & ~3].view(np.uint32)
     run_items(decode.scan_loaded_cpu, lay.m, threads, scratch, u32, lay.dst_lo, loaded, lay.mode, out_flags,
               out_len, min_chunk=8)
     check_blocks(bws, lay, loaded, out_flags)
-
-    # keep them: appended to the cache ring, or (the batch does not fit) in a private arena with the hits
-    new_len = align4(out_len)
-    total = int(new_len.sum())
-    hit_idx = np.flatnonzero(lo >= 0)
-    at = cache.reserve(total, lo[hit_idx], lo[hit_idx] + length[hit_idx]) if cache.capacity else -1
-    if at >= 0:
-        arena = cache.buf
-        dst = at + exclusive_cumsum(new_len)
-        run_items(pack.copy_ranges, miss.size, threads, scratch, lay.dst_lo, out_len, arena, dst, min_chunk=16)
-        until = np.where((out_flags & decode.COMPLETE) != 0, UNTIL_COMPLETE, stop[miss])
-        for t in np.unique(lay.track):
-            sel = lay.track == t
-            cache.register(bws[t]._cache_state, lay.leaf[sel], dst[sel], out_len[sel], out_flags[sel], until[sel])
-    else:
-        hit_len = align4(length[hit_idx])
-        arena = np.empty(total + int(hit_len.sum()) + 4, dtype=np.uint8)
-        hit_dst = total + exclusive_cumsum(hit_len)
-        run_items(pack.copy_ranges, hit_idx.size, threads, cache.buf, lo[hit_idx], length[hit_idx], arena, hit_dst,
-                  min_chunk=16)
-        lo[hit_idx] = hit_dst
-        dst = exclusive_cumsum(new_len)
-        run_items(pack.copy_ranges, miss.size, threads, scratch, lay.dst_lo, out_len, arena, dst, min_chunk=16)
-    lo[miss] = dst
-    length[miss] = out_len
-    flags[miss] = out_flags
-    return BlockSet(arena, lo, length, flags)
+    return scratch, out_len, out_flags
