@@ -51,6 +51,12 @@ def test_every_subcommand_has_help_with_examples(capsys, name):
     assert f"fastwig {name}" in out.split("examples:")[1]
 
 
+@pytest.mark.parametrize("action", ["threshold", "tile", "split"])
+def test_regions_actions_have_help_with_examples(capsys, action):
+    code, out, _ = run(capsys, "regions", action, "--help")
+    assert code == 0 and f"fastwig regions {action}" in out.split("examples:")[1]
+
+
 def test_top_level_help_lists_every_subcommand(capsys):
     code, out, _ = run(capsys)
     assert code == 0

@@ -6,6 +6,7 @@ Each action is one call of :class:`fastwig.Regions`' public API (``threshold``, 
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -35,7 +36,11 @@ def _common_options(p) -> None:
 
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(p))
-    t = sub.add_parser("threshold", help="regions where any track is above a value",
+    fmt = argparse.RawDescriptionHelpFormatter
+    examples = {name: "examples:\n" + "\n".join(line for line in EXAMPLES.splitlines() if f"regions {name}" in line)
+                for name in ("threshold", "tile", "split")}
+    t = sub.add_parser("threshold", help="regions where any track is above a value", formatter_class=fmt,
+                       epilog=examples["threshold"],
                        description="Bases where the signal of at least one track is strictly above --above (no "
                                    "data never is), merged across gaps of at most --merge-gap bases; regions "
                                    "shorter than --min-length are dropped.")
@@ -48,7 +53,8 @@ def add_arguments(p) -> None:
     _common_options(t)
     t.add_argument("-o", "--output", required=True, metavar="OUT.bed", help="BED to write ('-': stdout)")
 
-    g = sub.add_parser("tile", help="fixed-width windows along each chromosome",
+    g = sub.add_parser("tile", help="fixed-width windows along each chromosome", formatter_class=fmt,
+                       epilog=examples["tile"],
                        description="Windows of --width bases starting every --stride bases along each chromosome "
                                    "(a last window that would pass the chromosome's end is dropped).")
     g.add_argument("--sizes", required=True, metavar="SIZES",
@@ -59,7 +65,8 @@ def add_arguments(p) -> None:
     _common_options(g)
     g.add_argument("-o", "--output", required=True, metavar="OUT.bed", help="BED to write ('-': stdout)")
 
-    s = sub.add_parser("split", help="split a table by chromosome into train/val/test",
+    s = sub.add_parser("split", help="split a table by chromosome into train/val/test", formatter_class=fmt,
+                       epilog=examples["split"],
                        description="Rows on the --val chromosomes go to the validation table, rows on the --test "
                                    "chromosomes to the test table, every other row to the training table.")
     s.add_argument("bed", metavar="REGIONS", help="BED file")
