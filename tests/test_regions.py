@@ -367,10 +367,6 @@ def test_threshold_volvox_bigwigs_via_pybigwig():
 
 @needs_volvox
 def test_threshold_from_paths_with_fastwig_reader():
-    import fastwig
-
-    if not hasattr(fastwig, "open"):
-        pytest.skip("fastwig.open is not available yet")
     path = VOLVOX / "volvox-sorted.bam.coverage.bw"
     expected = Regions.threshold(_pybigwig_track(path), 20.0, merge_gap=3, progress=False)
     got = Regions.threshold(str(path), 20.0, merge_gap=3, chunk=10_000, progress=False)
