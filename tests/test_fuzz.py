@@ -43,7 +43,9 @@ Budget: the default run (about 7,000 cases) takes about a minute on 2 cores.  ``
 sets the bit flipper's example count to N and scales the other fuzzers alike (``tox -e fuzz`` sets
 20000: about 130,000 cases, 10 to 20 minutes), and turns the sampled enumerations (truncation points,
 tree cycles) into complete ones.
-``FASTWIG_FUZZ_STRICT=1`` fails the cases of KNOWN_BUGS too.
+``FASTWIG_FUZZ_STRICT=1`` fails the cases of KNOWN_BUGS too.  The fuzzers and the guard test are
+marked ``slow`` (``pytest -m "not slow"`` leaves them out of a developer's inner loop; CI runs them);
+the reproducers of bugs found here are not.
 """
 
 from __future__ import annotations
@@ -1030,6 +1032,7 @@ def sampled(items: list, k: int, seed: int) -> list:
 # The fuzzers
 # ------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @settings(max_examples=n_examples(BIT_FLIPS), **HYP)
 @given(data=st.data())
 def test_bit_flips(fuzz, data):
@@ -1052,6 +1055,7 @@ def test_bit_flips(fuzz, data):
     fuzz.check(fuzz.case(name, ", ".join(what), mutated, cls, **run_options(data)))
 
 
+@pytest.mark.slow
 def test_truncation_at_every_boundary(fuzz):
     """Cut at the first, second, last and one-past-last byte of every structure (sampled in CI)."""
     for i, name in enumerate(seed_names(fuzz)):
@@ -1060,6 +1064,7 @@ def test_truncation_at_every_boundary(fuzz):
             fuzz.check(fuzz.case(name, f"truncated to {n} bytes", raw[:n], INERT))
 
 
+@pytest.mark.slow
 @settings(max_examples=n_examples(200), **HYP)
 @given(data=st.data())
 def test_truncation_anywhere(fuzz, data):
@@ -1069,6 +1074,7 @@ def test_truncation_anywhere(fuzz, data):
     fuzz.check(fuzz.case(name, f"truncated to {n} bytes", raw[:n], INERT, **run_options(data)))
 
 
+@pytest.mark.slow
 @settings(max_examples=n_examples(600), **HYP)
 @given(data=st.data())
 def test_offsets_and_sizes_outside_the_file(fuzz, data):
@@ -1116,6 +1122,7 @@ def tree_cycle_mutations(lay: Layout):
                            [(ptr, "Q", target)])
 
 
+@pytest.mark.slow
 def test_tree_cycles(fuzz):
     for i, name in enumerate(seed_names(fuzz)):
         _, raw, lay, _, _ = fuzz.seeds[name]
@@ -1128,6 +1135,7 @@ def test_tree_cycles(fuzz):
             fuzz.check(fuzz.case(name, what, mutated, cls))
 
 
+@pytest.mark.slow
 @settings(max_examples=n_examples(400), **HYP)
 @given(data=st.data())
 def test_item_counts_larger_than_the_node_or_block(fuzz, data):
@@ -1165,6 +1173,7 @@ def test_item_counts_larger_than_the_node_or_block(fuzz, data):
     fuzz.check(fuzz.case(name, what, mutated, cls, **run_options(data)))
 
 
+@pytest.mark.slow
 @settings(max_examples=n_examples(150), **HYP)
 @given(data=st.data())
 def test_block_inflates_past_uncompress_buf_size(fuzz, data):
@@ -1260,6 +1269,7 @@ def _purpose_case(fuzz, what, chroms, sections_, records, *, expect=True, **writ
     return raw, plan, (_records_expect(plan, records) if expect else None)
 
 
+@pytest.mark.slow
 @settings(max_examples=n_examples(250), **HYP)
 @given(data=st.data())
 def test_nan_and_inf_values(fuzz, data):
@@ -1296,6 +1306,7 @@ def test_nan_and_inf_values(fuzz, data):
     fuzz.check(Case("generated", what, raw, plan, cls=MEANING, expect=expect, **run_options(data)))
 
 
+@pytest.mark.slow
 @settings(max_examples=n_examples(250), **HYP)
 @given(data=st.data())
 def test_inverted_and_negative_intervals(fuzz, data):
@@ -1340,6 +1351,7 @@ def test_inverted_and_negative_intervals(fuzz, data):
                     plan, cls=MEANING, **run_options(data)))
 
 
+@pytest.mark.slow
 @settings(max_examples=n_examples(150), **HYP)
 @given(data=st.data())
 def test_unsorted_and_overlapping_records(fuzz, data):
@@ -1365,6 +1377,7 @@ def test_unsorted_and_overlapping_records(fuzz, data):
 
 # ---- the guards themselves ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_guards_catch_crash_hang_and_bad_index(fuzz):
     """The worker reports a segfault (with its faulthandler traceback) and a hang as failures, and its
     kernels check bounds: what makes a clean fuzz run mean something."""
@@ -1398,8 +1411,8 @@ def test_found_early_exit_short_section(tmp_path):
 
 def test_found_huge_uncompress_buf_size(tmp_path):
     """Found by this fuzzer (fixed): uncompressBufSize = 2**32 - 1 in the header sized the inflate
-    buffers (MemoryError).  Reads must work (no block inflates past 1032 times its compressed size)
-    or raise FastwigError."""
+    buffers (MemoryError).  The buffers are bounded by what a block can inflate to (1032 times its
+    compressed size), so the file reads as if the header were right."""
     from fastwig.writer import BedGraph, write_bigwig
 
     path = str(tmp_path / "huge_ubs.bw")
@@ -1409,10 +1422,10 @@ def test_found_huge_uncompress_buf_size(tmp_path):
     raw = bytearray(Path(path).read_bytes())
     struct.pack_into("<I", raw, 52, 2**32 - 1)
     Path(path).write_bytes(bytes(raw))
-    try:
-        fastwig.read_windows([fastwig.open(path)], "chr1", [0, 50_000], 1000)
-    except fastwig.FastwigError:
-        pass
+    got = fastwig.read_windows([fastwig.open(path)], "chr1", [0, 50_000], 1000)
+    want = np.zeros((2, 1, 1000), np.float32)
+    want[:, :, np.arange(1000) % 10 < 5] = 1.0       # records [10k, 10k + 5) of value 1, missing=0 elsewhere
+    assert np.array_equal(got, want)
 
 
 @pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["early-exit-unsorted"][1])
