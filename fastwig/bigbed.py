@@ -17,8 +17,12 @@ on first use.
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
+import threading
 import zlib
+from collections import OrderedDict
 
 import numpy as np
 
@@ -32,6 +36,8 @@ from .rtree import CHROM_SHIFT, BlockIndex, read_rtree
 
 RECORD_HEAD = 12            # chromId, start, end (u32 each) before the NUL-terminated rest
 AUTOSQL_LIMIT = 1 << 20     # autoSql longer than this is taken as corrupt
+PARSED_BLOCKS = 16          # parsed blocks kept per open file
+_RECORD = re.compile(rb".{12}([^\0]*)\0", re.DOTALL)    # chromId, start, end (any bytes), rest, NUL
 
 
 class BigBed:
@@ -156,12 +162,30 @@ class BigBed:
         if leaves.size == 0 or end == start:
             return empty
         starts, ends, rest = [], [], []
-        for leaf, raw in zip(leaves.tolist(), self._read_blocks(leaves)):
-            s, e, r = self._parse_block(raw, int(self._index.offset[leaf]), cid, start, end)
-            starts.append(s)
-            ends.append(e)
-            rest += r
+        for fields, rests in self._blocks(leaves.tolist()):
+            keep = np.flatnonzero((fields[:, 0] == cid) & (fields[:, 1] < end) & (fields[:, 2] > start))
+            starts.append(fields[keep, 1])
+            ends.append(fields[keep, 2])
+            rest += [rests[i].decode("utf-8", errors="replace") for i in keep.tolist()]
         return np.concatenate(starts), np.concatenate(ends), rest
+
+    def _blocks(self, leaves: list[int]) -> list[tuple[np.ndarray, list[bytes]]]:
+        """The parsed records of each block, through a small cache of the last blocks used: windows
+        that walk along a chromosome ask for the same block many times."""
+        cache = self.__dict__.setdefault("_parsed", OrderedDict())
+        with self.__dict__.setdefault("_parsed_lock", threading.Lock()):
+            missing = [leaf for leaf in dict.fromkeys(leaves) if leaf not in cache]
+            if missing:
+                raws = self._read_blocks(np.array(missing, dtype=np.int64))
+                for leaf, raw in zip(missing, raws):
+                    cache[leaf] = self._parse_block(raw, int(self._index.offset[leaf]))
+            out = []
+            for leaf in leaves:
+                out.append(cache[leaf])
+                cache.move_to_end(leaf)
+            while len(cache) > max(PARSED_BLOCKS, len(leaves)):
+                cache.popitem(last=False)
+        return out
 
     def _read_blocks(self, leaves: np.ndarray) -> list[bytes]:
         """The inflated bytes of each block in ``leaves`` (positional reads under one lease)."""
@@ -199,28 +223,18 @@ class BigBed:
                               "(truncated or corrupt)")
         return out
 
-    def _parse_block(self, raw: bytes, offset: int, cid: int, start: int, end: int
-                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Records of one inflated block on chromosome ``cid`` that overlap ``[start, end)``."""
-        heads, tails = [], []
-        at, n = 0, len(raw)
-        find = raw.find
-        while at < n:       # the rest holds no NUL, the 12-byte head may: walk record by record
-            stop = find(b"\0", at + RECORD_HEAD)
-            if at + RECORD_HEAD > n or stop < 0:
-                raise FormatError(f"{self.path}: data block at offset {offset} ends inside a record "
-                                  f"(at byte {at} of {n}): truncated or corrupt")
-            heads.append(at)
-            tails.append(stop)
-            at = stop + 1
-        at_arr = np.asarray(heads, dtype=np.int64)
-        u32 = np.dtype(self.header.byte_order + "u4")
-        fields = np.frombuffer(raw, dtype=np.uint8)[at_arr[:, None] + np.arange(RECORD_HEAD)] \
-            .copy().view(u32).astype(np.int64) if heads else np.zeros((0, 3), np.int64)
-        keep = (fields[:, 0] == cid) & (fields[:, 1] < end) & (fields[:, 2] > start)
-        where = np.flatnonzero(keep)
-        rest = [raw[heads[i] + RECORD_HEAD:tails[i]].decode("utf-8", errors="replace") for i in where.tolist()]
-        return fields[where, 1], fields[where, 2], rest
+    def _parse_block(self, raw: bytes, offset: int) -> tuple[np.ndarray, list[bytes]]:
+        """The records of one inflated block: int64 (n, 3) chromId, start, end, and each rest (bytes)."""
+        # a record is 12 bytes of any value, then the rest up to a NUL: the regex engine walks them in C;
+        # matches never overlap, so they cover the block exactly when their lengths add up to it
+        rests = _RECORD.findall(raw)
+        lens = np.fromiter(map(len, rests), dtype=np.int64, count=len(rests)) + (RECORD_HEAD + 1)
+        if int(lens.sum()) != len(raw):
+            raise FormatError(f"{self.path}: data block at offset {offset} ends inside a record or holds "
+                              f"bytes between records ({len(raw)} bytes): truncated or corrupt")
+        at = np.cumsum(lens) - lens
+        heads = np.frombuffer(raw, dtype=np.uint8)[at[:, None] + np.arange(RECORD_HEAD)]
+        return heads.view(self.header.byte_order + "u4").astype(np.int64), rests
 
     def table(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         """Every record as typed columns, chromosome by chromosome (in chromosome id order), each in
@@ -246,11 +260,19 @@ class BigBed:
         cols: dict[str, np.ndarray] = {"chrom": np.concatenate(chroms) if chroms else np.zeros(0, object),
                                        "start": np.concatenate(starts) if starts else np.zeros(0, np.int64),
                                        "end": np.concatenate(ends) if ends else np.zeros(0, np.int64)}
-        split = [r.split("\t") if r else [] for r in rests]
-        width = max([len(self.fields) - 3] + [len(x) for x in split])
+        tabs = set(map(str.count, rests, itertools.repeat("\t")))
+        if len(tabs) == 1 and all(rests):      # the usual case: one split for the whole table
+            k = tabs.pop() + 1
+            flat = "\t".join(rests).split("\t")
+            split_cols = [flat[j::k] for j in range(k)]
+        else:
+            rows = [r.split("\t") if r else [] for r in rests]
+            k = max([0] + [len(x) for x in rows])
+            split_cols = [[x[j] if j < len(x) else "" for x in rows] for j in range(k)]
+        width = max(len(self.fields) - 3, k)
         aliases = {}
         for j in range(width):
-            values = [x[j] if j < len(x) else "" for x in split]
+            values = split_cols[j] if j < k else [""] * len(rests)
             if j + 3 < len(self.fields):
                 field = self.fields[j + 3]
                 name, dtype = field.name, field.dtype

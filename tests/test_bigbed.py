@@ -352,3 +352,19 @@ def test_damaged_files_raise_fastwig_errors(tmp_path, pybigtools_narrowpeak, see
                 _ = bb.summary
         except fastwig.FastwigError:
             pass
+
+
+def test_threads_share_one_bigbed(pybigtools_narrowpeak):
+    """Queries from several threads on one object (through its cache of parsed blocks) answer as one
+    thread does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path, chroms, _ = pybigtools_narrowpeak
+    rng = np.random.default_rng(2)
+    queries = [(c, int(a), int(a) + 5000) for c in ("chr1", "chr2") for a in rng.integers(0, 1_400_000, 150)]
+    with fastwig.open(path) as bb:
+        want = [ours(bb, *q) for q in queries]
+        bb._parsed.clear()
+        with ThreadPoolExecutor(4) as ex:
+            got = list(ex.map(lambda q: ours(bb, *q), queries * 3))
+    assert got == want * 3
