@@ -145,9 +145,10 @@ class Sources:
         if len(counts) != 1:
             raise RangeError(f"every assembly needs the same number of tracks, got {sorted(counts)}")
         self.n_tracks = counts.pop()
-        if any(len(n) != len(names[0]) for n in names) or \
-                (inputs is not None and isinstance(_first(inputs, per_asm_inputs), Mapping)
-                 and any(n != names[0] for n in names)):
+        named = isinstance(inputs, Mapping) and any(isinstance(v, Mapping) for v in inputs.values()) \
+            if per_asm_inputs else isinstance(inputs, Mapping)
+        # channels named by the user must match by name; channels of lists (named after files) by count
+        if any(len(n) != len(names[0]) or (named and n != names[0]) for n in names):
             raise RangeError(f"every assembly needs the same input channels, got {names}")
         self.input_names = names[0]
         self.n_inputs = len(self.input_names)
@@ -219,6 +220,3 @@ class Sources:
                 sizes[name] = max(sizes.get(name, 0), int(length))
         return sizes
 
-
-def _first(inputs: Any, per_asm: bool) -> Any:
-    return next(iter(inputs.values())) if per_asm else inputs
