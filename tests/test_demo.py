@@ -43,6 +43,7 @@ def test_embedded_demo_data_is_small_and_complete():
             assert bw.chroms == meta["chroms"]
 
 
+@pytest.mark.slow
 def test_demo_runs_trains_and_writes_a_png(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("matplotlib")
