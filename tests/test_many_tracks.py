@@ -216,7 +216,7 @@ def _report(r: dict) -> str:
             f"2 windows x all {r['n']} tracks {r['all_tracks_seconds']:.2f} s")
 
 
-@pytest.mark.parametrize("n", [1000, 10_000])
+@pytest.mark.parametrize("n", [1000, pytest.param(10_000, marks=pytest.mark.slow)])
 def test_many_open_tracks_under_fd_limit(track_dir, n, record_property, capsys):
     r = run_child(n, track_dir, batch=1000)
     assert r["rlimit_nofile"] == [FD_LIMIT, FD_LIMIT]
