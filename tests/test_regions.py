@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from fastwig.errors import ChromNotFound, FastwigError, RangeError
 from fastwig.progress import Progress
-from fastwig.regions import Regions, read_chrom_sizes
+from fastwig.regions import OverlapIndex, Regions, read_chrom_sizes
 
 VOLVOX = Path(__file__).resolve().parents[2] / "shared" / "data" / "volvox"
 needs_volvox = pytest.mark.skipif(not VOLVOX.is_dir(), reason=f"volvox test data not found at {VOLVOX}")
@@ -422,6 +422,35 @@ def test_overlaps_and_exclude_random():
         np.testing.assert_array_equal(a.overlaps(b), ref)
         kept = a.exclude(b)
         assert kept["idx"].tolist() == a["idx"][~ref].tolist()
+
+
+def test_overlap_index_against_brute_force():
+    """The one overlap index (Regions.overlaps and the dataset's labels use it): integer keys, negative keys
+    dropped, coordinates past 2**31 and below 0, touching intervals do not overlap."""
+    rng = np.random.default_rng(9)
+    for trial in range(30):
+        n, m = int(rng.integers(0, 40)), int(rng.integers(0, 60))
+        keys = rng.integers(-1, 4, n)
+        starts = rng.integers(-50, 400, n) + (2 ** 32 if trial % 3 == 0 else 0)
+        ends = starts + rng.integers(0, 80, n)
+        qk = rng.integers(-1, 5, m)
+        qs = rng.integers(-60, 420, m) + (2 ** 32 if trial % 3 == 0 else 0)
+        qe = qs + rng.integers(0, 50, m)
+        want = [any(k >= 0 and k == q and s < e2 and s2 < e for k, s, e in zip(keys, starts, ends))
+                for q, s2, e2 in zip(qk, qs, qe)]
+        ix = OverlapIndex(keys, starts, ends)
+        assert len(ix) == int((keys >= 0).sum())
+        assert ix.query(qk, qs, qe).tolist() == want, trial
+
+
+def test_overlap_index_from_regions_maps_chromosomes_by_name():
+    table = Regions(chrom=["c2", "c9", "c1"], start=[0, 0, 100], end=[10, 10, 200])
+    ix = OverlapIndex.from_regions(table, ["c1", "c2", "c3"])      # c9: not asked about, dropped
+    assert len(ix) == 2
+    assert ix.query([0, 1, 1, 2], [150, 5, 10, 0], [151, 6, 20, 10]).tolist() == [True, True, False, False]
+    assert len(OverlapIndex.from_regions(Regions([], [], []), ["c1"])) == 0
+    with pytest.raises(ValueError):
+        OverlapIndex([0, 1], [0], [1])
 
 
 def test_exclude_edges_and_bed_path(tmp_path):
