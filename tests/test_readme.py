@@ -66,3 +66,12 @@ def test_readme_command_line_lists_every_subcommand():
     text = "\n".join(code for _, code, _ in blocks("bash"))
     for name in SUBCOMMANDS:
         assert f"fastwig {name}" in text, name
+
+
+def test_every_subpackage_is_installed_by_a_non_editable_install():
+    """The README's first command installs a wheel: every package under fastwig/ must be listed."""
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "fastwig").rglob("__init__.py")
+             if "__pycache__" not in p.parts}
+    assert found - listed == set()
+    assert "fastwig.kernels" in listed
