@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ChromNotFound, RangeError
 from .columns import record_columns, tile_columns
+from .bigbed import is_bigbed_file, read_bigbed
 from .io import read_bed, read_chrom_sizes
 from .threshold import threshold_columns
 
@@ -79,8 +80,26 @@ class Constructors:
         FastwigError
             Unreadable file, a row with fewer than 3 fields, or a start/end that is not an integer
             (the message names the file and line).
+
+        A bigBed file (told by its magic number, whatever its name) is read by :meth:`from_bigbed`.
         """
-        cols = read_bed(path)
+        cols = read_bigbed(path) if is_bigbed_file(path) else read_bed(path)
+        return cls([], [], []) if cols is None else cls._make(*cols)
+
+    @classmethod
+    def from_bigbed(cls, path: str | os.PathLike) -> Regions:
+        """Read a bigBed file: columns ``chrom, start, end``, then the fields its autoSql declares, by
+        name (``name, score, strand, signalValue, pValue, qValue, peak`` for bigNarrowPeak), integers
+        as int64 and reals as float64 (an integer column with ``.`` or empty values becomes float64
+        with NaN there), other types as str; ``colN`` is an alias of column ``N`` (1-based) as in
+        :meth:`from_bed`.  Rows come chromosome by chromosome in the file's order.
+
+        Raises
+        ------
+        FastwigError
+            Unreadable file, or not a valid bigBed (FormatError; the message names the file).
+        """
+        cols = read_bigbed(path)
         return cls([], [], []) if cols is None else cls._make(*cols)
 
     @classmethod
