@@ -1,7 +1,9 @@
 """Where things lie: one integer code per (assembly, chromosome), and overlap of windows with tables.
 
 Samplers, labels and blacklists speak of chromosomes by a dense code (an ``int64`` index into the
-tables of :class:`ChromCodes`), so that a whole batch is looked up with numpy and no per-window dict.
+tables of :class:`ChromCodes`), so that a whole batch is looked up with numpy and no per-window dict;
+overlaps are answered by fastwig's one interval-overlap index
+(:class:`fastwig.regions.overlap.OverlapIndex`), keyed by these codes.
 A table with an ``assembly`` column applies to its rows' assemblies; one without, to the single
 assembly -- or, for labels and blacklists, to every assembly that has the chromosome.
 
@@ -18,8 +20,9 @@ import numpy as np
 
 from ..errors import RangeError
 from ..regions import Regions
+from ..regions.overlap import OverlapIndex
 
-__all__ = ["ChromCodes", "LabelSets", "OverlapIndex", "as_regions"]
+__all__ = ["ChromCodes", "LabelSets", "as_regions"]
 
 
 def as_regions(obj: Any, what: str) -> Regions:
@@ -29,45 +32,6 @@ def as_regions(obj: Any, what: str) -> Regions:
     if isinstance(obj, (str, os.PathLike)):
         return Regions.from_bed(obj)
     raise RangeError(f"{what} must be a Regions table or a BED path, got {type(obj).__name__}")
-
-
-class OverlapIndex:
-    """Which query intervals overlap an interval of one table (same code, sharing a base).
-
-    Intervals are sorted by ``code * 2**35 + start``; a running maximum of their ends answers each
-    query with one ``searchsorted``.  (fastwig.regions has the same search inside
-    ``Regions.overlaps``, keyed by chromosome name; this one is keyed by the dataset's codes, so that
-    labels of several assemblies share one index.)
-
-    Parameters
-    ----------
-    keys, starts, ends : int64 (n,)
-        Code of each interval (-1: a chromosome the dataset never reads, dropped), half-open bounds.
-    """
-
-    _SHIFT = np.int64(1) << np.int64(35)
-    _LIMIT = np.int64(1) << np.int64(33)
-
-    def __init__(self, keys: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
-        ok = keys >= 0
-        keys, starts, ends = keys[ok], starts[ok], ends[ok]
-        s = keys * self._SHIFT + np.clip(starts, -self._LIMIT, self._LIMIT)
-        order = np.argsort(s, kind="stable")
-        self._s = s[order]
-        self._reach = np.maximum.accumulate((keys * self._SHIFT + np.clip(ends, -self._LIMIT, self._LIMIT))[order]) \
-            if order.size else np.zeros(0, dtype=np.int64)
-
-    def query(self, keys: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """bool (n,): whether each query interval overlaps an interval of the index."""
-        hit = np.zeros(keys.shape[0], dtype=bool)
-        if self._s.size == 0 or keys.size == 0:
-            return hit
-        qs = keys * self._SHIFT + np.clip(starts, -self._LIMIT, self._LIMIT)
-        qe = keys * self._SHIFT + np.clip(ends, -self._LIMIT, self._LIMIT)
-        idx = np.searchsorted(self._s, qe, side="left")
-        has = idx > 0
-        hit[has] = self._reach[idx[has] - 1] > qs[has]
-        return hit
 
 
 class ChromCodes:
