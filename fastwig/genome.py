@@ -17,16 +17,15 @@ end of the chromosome read as ``N``; soft-masked (lowercase) bases are kept as s
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from ._kernels import onehot as _k
 from .backend import run_items
 from .config import resolve_threads
 from .errors import ChromNotFound, FastwigError, RangeError
-
 from .kernels import kmer as _kk
-from ._kernels import onehot as _k
 
 __all__ = ["Genome"]
 
@@ -131,7 +130,7 @@ class Genome:
             src.close()
         self._fa.close()
 
-    def __enter__(self) -> "Genome":
+    def __enter__(self) -> Genome:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import fastwig  # noqa: E402
+import fastwig
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "genomic_lm.py"
 

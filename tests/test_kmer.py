@@ -12,15 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastwig.kernels import kmer as KK
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import VOLVOX_DIR
 
 from fastwig.errors import RangeError
 from fastwig.genome import Genome
-
-from fastwig.kernels import kmer as KK
-
-from support import VOLVOX_DIR
 
 VOLVOX_FA = VOLVOX_DIR / "volvox.fa"
 
@@ -80,8 +78,7 @@ def write_fasta(path: Path, records: dict[str, str], width: int = 13) -> Path:
     with open(path, "w") as fh:
         for name, seq in records.items():
             fh.write(f">{name}\n")
-            for i in range(0, len(seq), width):
-                fh.write(seq[i:i + width] + "\n")
+            fh.writelines(seq[i:i + width] + "\n" for i in range(0, len(seq), width))
     return path
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_support import BLOCKS, TPB
-
 from fastwig.kernels import kmer as KK
+from gpu_support import BLOCKS, TPB
 
 pytestmark = pytest.mark.gpu
 

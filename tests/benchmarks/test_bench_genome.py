@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from fastwig.genome import Genome
-
 from fastwig.kernels import kmer as KK
 from fastwig.kernels import onehot as K
+
+from fastwig.genome import Genome
 
 pytestmark = pytest.mark.bench
 
@@ -108,7 +107,7 @@ def test_encode_only(benchmark, genome, setting, encoder):
     k, stride = SETTINGS[setting]
     benchmark.group = f"encode-{setting}"
     from fastwig.backend import run_items
-    from fastwig.genome import _min_chunk   # the chunking Genome's batch calls use
+    from fastwig.genome import _min_chunk  # the chunking Genome's batch calls use
 
     chroms, starts, rc = _batches(genome, 11)()[0]
     raw = genome.fetch_batch(chroms, starts, WIDTH)
