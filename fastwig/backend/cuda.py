@@ -36,15 +36,16 @@ from __future__ import annotations
 import re
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from .._kernels import bins, status
-from ..blocks import plan_rows
+from ..blocks import RowPlan, plan_rows
 from ..cache import cache
 from ..config import settings
 from ..errors import CudaUnavailable, RangeError
-from ..load import block_layout, raise_block_error, read_stored
+from ..load import BlockLayout, block_layout, raise_block_error, read_stored
 from ..request import BatchRequest
 from . import device as rt
 
@@ -192,45 +193,39 @@ class CudaExecutor:
         if req.n == 0 or req.n_tracks == 0:
             return out
         t0 = time.perf_counter()
-        kc = self.kc
         with _lock, rt.select_device(self.index):
-            _Batch(self, req, rt.as_device_array(out), t0).run()
+            self._begin(t0)
+            plan = self.plan(req)
+            blocks = self.load(req, plan)
+            self.fill(req, plan, blocks, rt.as_device_array(out))
+            self.check(req, blocks)
         return out
 
-
-class _Batch:
-    """One batch on the device: plan -> load (gather, copy, load and scan kernels) -> fill -> check."""
-
-    def __init__(self, ex: CudaExecutor, req: BatchRequest, out_dev, t0: float):
-        self.ex, self.req, self.out_dev, self.kc = ex, req, out_dev, ex.kc
+    def _begin(self, t0: float) -> None:
+        """The batch's stream (one per device, reused), clock and launch sizes."""
         self.dev_id = rt.current_device_id()
         stream = _streams.get(self.dev_id)
         if stream is None:
             stream = _streams[self.dev_id] = rt.new_stream()
         self.stream = stream
-        self.clock = _Clock(self.kc, stream, ex.stage_times)
+        self.clock = _Clock(self.kc, stream, self.stage_times)
         self.clock.t = self.t0 = t0
         tpb, max_blocks = int(settings.gpu_threads_per_block), int(settings.gpu_max_blocks)
         self.launch = (tpb, max_blocks)
         self.serial_launch = (min(tpb, SERIAL_MAX_THREADS_PER_BLOCK), max_blocks)
 
-    def run(self) -> None:
-        plan = self.plan()
-        self.load(plan)
-        self.fill(plan)
-        self.check()
-
-    def plan(self):
-        req = self.req
-        with cache.lock:  # plan_track borrows each file's scratch marks
+    def plan(self, req: BatchRequest) -> RowPlan:
+        """The blocks of every item, as the CPU executor plans them (no device cache: every block loads)."""
+        with cache.lock:
             plan = plan_rows(req.tracks, req.chrom_ids, req.starts, req.width, use_cache=False)
-        self.lay = block_layout(req.tracks, plan.track, plan.leaf)
         self.clock.host("plan")
         return plan
 
-    def load(self, plan) -> None:
+    def load(self, req: BatchRequest, plan: RowPlan) -> DeviceBlocks:
         """Gather the int64 section and the stored bytes, copy them in, run the load and scan kernels."""
-        kc, req, lay, m = self.kc, self.req, self.lay, self.lay.m
+        kc = self.kc
+        lay = block_layout(req.tracks, plan.track, plan.leaf)
+        m = lay.m
         rows = req.n * req.n_tracks
         sections = (("err", 1), ("src_off", m), ("src_end", m), ("dst_off", m), ("dst_end", m), ("stop", m),
                     ("mode", m), ("bptr", rows + 1), ("blist", plan.blist.size), ("chrom", rows),
@@ -249,61 +244,55 @@ class _Batch:
                   "chrom_len": req.item_chrom_lens, "starts": req.starts}
         for name, (lo, count) in layout.items():
             meta[lo:lo + count] = values[name]
-        read_stored(req.tracks, lay, host, meta_bytes, self.ex.threads)
+        read_stored(req.tracks, lay, host, meta_bytes, self.threads)
         self.clock.host("gather")
 
         self.clock.start_device()
         src_dev = _device_buffer(kc, self.dev_id, "src", total)
         rt.copy_to_device(src_dev[:total], host[:total], self.stream)
         self.clock.device("h2d")
-
-        def dev_meta(name):
-            lo, count = layout[name]
-            return rt.device_view(src_dev, lo * 8, count, np.int64)
-
-        self.meta = dev_meta
+        sec = {name: rt.device_view(src_dev, lo * 8, count, np.int64) for name, (lo, count) in layout.items()}
         arena_bytes = (lay.arena_bytes + 7) & ~7
         arena_dev = _device_buffer(kc, self.dev_id, "arena", arena_bytes)
-        self.buf = rt.device_view(arena_dev, 0, arena_bytes, np.uint8)
-        self.u32 = rt.device_view(arena_dev, 0, arena_bytes // 4, np.uint32)
-        self.f32 = rt.device_view(arena_dev, 0, arena_bytes // 4, np.float32)
         blk_dev = _device_buffer(kc, self.dev_id, "blocks", 24 * m + 8)
-        self.loaded = rt.device_view(blk_dev, 0, m, np.int64)
-        self.flags = rt.device_view(blk_dev, 8 * m, m, np.int64)
-        self.length = rt.device_view(blk_dev, 16 * m, m, np.int64)
+        blocks = DeviceBlocks(lay, sec, rt.device_view(arena_dev, 0, arena_bytes, np.uint8),
+                              rt.device_view(arena_dev, 0, arena_bytes // 4, np.uint32),
+                              rt.device_view(arena_dev, 0, arena_bytes // 4, np.float32),
+                              rt.device_view(blk_dev, 0, m, np.int64), rt.device_view(blk_dev, 8 * m, m, np.int64),
+                              rt.device_view(blk_dev, 16 * m, m, np.int64))
         comp_dev = rt.device_view(src_dev, meta_bytes, lay.packed_bytes, np.uint8)
-        kc.inflate_batch_gpu(comp_dev, dev_meta("src_off"), dev_meta("src_end"), self.buf, dev_meta("dst_off"),
-                             dev_meta("dst_end"), dev_meta("stop"), dev_meta("mode"), self.loaded,
-                             *self.serial_launch, self.stream)
+        kc.inflate_batch_gpu(comp_dev, sec["src_off"], sec["src_end"], blocks.buf, sec["dst_off"], sec["dst_end"],
+                             sec["stop"], sec["mode"], blocks.loaded, *self.serial_launch, self.stream)
         self.clock.device("inflate")
-        kc.scan_batch_gpu(self.buf, self.u32, dev_meta("dst_off"), self.loaded, dev_meta("mode"), self.flags,
-                          self.length, dev_meta("err"), *self.launch, self.stream)
+        kc.scan_batch_gpu(blocks.buf, blocks.u32, sec["dst_off"], blocks.loaded, sec["mode"], blocks.flags,
+                          blocks.length, sec["err"], *self.launch, self.stream)
         self.clock.device("scan")
+        return blocks
 
-    def fill(self, plan) -> None:
-        kc, req, meta = self.kc, self.req, self.meta
+    def fill(self, req: BatchRequest, plan: RowPlan, blocks: DeviceBlocks, out) -> None:
+        """Per-base rows or bins of every item into the device array ``out``."""
+        kc, sec = self.kc, blocks.sections
         rows = req.n * req.n_tracks
-        common = (self.buf, self.u32, self.f32, meta("dst_off"), self.length, self.flags, meta("bptr"),
-                  meta("blist"), meta("chrom"), meta("starts"))
+        common = (blocks.buf, blocks.u32, blocks.f32, sec["dst_off"], blocks.length, blocks.flags, sec["bptr"],
+                  sec["blist"], sec["chrom"], sec["starts"])
         if req.bin_size == 1:
-            kc.expand_batch_gpu(*common, req.width, meta("chrom_len"), req.missing, req.oob_value,
-                                rt.reshape(self.out_dev, rows * req.width), *self.serial_launch, self.stream)
+            kc.expand_batch_gpu(*common, req.width, sec["chrom_len"], req.missing, req.oob_value,
+                                rt.reshape(out, rows * req.width), *self.serial_launch, self.stream)
             self.clock.device("expand")
             return
         per_row = bins.parts_per_row(req.nbins, req.bin_size)
-        painted = _device_buffer(self.kc, self.dev_id, "painted", 8 * rows * per_row)
-        kc.bin_batch_gpu(*common, meta("chrom_len"), req.n_tracks, req.bin_size, per_row, req.nbins, req.stat_code,
-                         req.covered_only, req.missing, req.oob_value, req.oob_covers,
-                         rt.reshape(self.out_dev, rows * req.nbins),
+        painted = _device_buffer(kc, self.dev_id, "painted", 8 * rows * per_row)
+        kc.bin_batch_gpu(*common, sec["chrom_len"], req.n_tracks, req.bin_size, per_row, req.nbins, req.stat_code,
+                         req.covered_only, req.missing, req.oob_value, req.oob_covers, rt.reshape(out, rows * req.nbins),
                          rt.device_view(painted, 0, rows * per_row, np.int64), *self.serial_launch, self.stream)
         self.clock.device("bins")
 
-    def check(self) -> None:
+    def check(self, req: BatchRequest, blocks: DeviceBlocks) -> None:
         """One synchronisation: the error slot; raise the first failing block's error as the CPU does."""
-        kc, lay, st = self.kc, self.lay, self.ex.stage_times
+        kc, lay, st = self.kc, blocks.layout, self.stage_times
         t_wait = time.perf_counter()
         err_host = _host_buffer(kc, "err", 8)[:8].view(np.int64)
-        rt.copy_to_host(self.meta("err"), err_host[:1], self.stream)
+        rt.copy_to_host(blocks.sections["err"], err_host[:1], self.stream)
         rt.synchronize(self.stream)
         key = int(err_host[0])
         if st is not None:
@@ -311,12 +300,28 @@ class _Batch:
             self.clock.finish()
             st["blocks"] = lay.m
             st["compressed_bytes"] = lay.packed_bytes
-            res = rt.copy_to_host(self.loaded) if lay.m else np.zeros(0, np.int64)
+            res = rt.copy_to_host(blocks.loaded) if lay.m else np.zeros(0, np.int64)
             st["inflated_bytes"] = int((res[res > 0] & (status.EARLY_STOP - 1)).sum())   # less the early-stop flag
             st["total"] = time.perf_counter() - self.t0
         if key != kc.NO_ERROR:
-            code = rt.copy_to_host(self.loaded if key < lay.m else self.flags)[key % lay.m]
-            raise_block_error(self.req.tracks, lay, key, int(code))
+            code = rt.copy_to_host(blocks.loaded if key < lay.m else blocks.flags)[key % lay.m]
+            raise_block_error(req.tracks, lay, key, int(code))
+
+
+@dataclass
+class DeviceBlocks:
+    """A batch's blocks on the device after the load stage: the arena (uint8, uint32 and float32 views),
+    per block the load status, scan flags and usable length (int64 (m,)), and the int64 sections
+    copied in with them (block ranges, plan lists, chromosomes, starts, the error slot), by name."""
+
+    layout: BlockLayout
+    sections: dict
+    buf: object
+    u32: object
+    f32: object
+    loaded: object
+    flags: object
+    length: object
 
 
 def _check_out(kc, out, shape):
