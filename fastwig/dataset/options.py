@@ -28,13 +28,14 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..errors import RangeError
+from ..request import STATS as _BIN_STATS
 
 __all__ = ["Augmentation", "Inputs", "Sampling", "SequenceEncoding", "Targets"]
 
 TRANSFORMS = ("log1p", "arcsinh")
 SAMPLING_MODES = ("uniform", "ordered", "balanced")
 ENCODINGS = ("onehot", "integer", "kmer")
-STATS = ("mean", "sum", "min", "max", "coverage")
+STATS = tuple(_BIN_STATS)      # the binned statistics of read_windows (one table: fastwig.request.STATS)
 MAX_KMER = 31  # 4**31, the special token, is the largest power of four int64 holds
 
 
