@@ -315,6 +315,7 @@ class BigWigWriter:
         # while the pool still deflates: the records in order, and what each zoom scale would hold
         records = self._sorted_records()
         candidates = self._zoom_candidates(*records[:3])
+        summary = _total_summary(*records[1:])
         leaves = []
         for cid, start, end, fut in self._blocks:
             payload = fut.result()
@@ -333,7 +334,7 @@ class BigWigWriter:
         for reduction, zdata, zindex in zooms:
             f.write(struct.pack("<IIQQ", reduction, 0, zdata, zindex))
         f.seek(summary_off)
-        f.write(struct.pack("<Qdddd", *_total_summary(*records[1:])))
+        f.write(struct.pack("<Qdddd", *summary))
 
     def _sorted_records(self) -> tuple[np.ndarray, ...]:
         """Every record, by (chromosome id, start): each chromosome's records are already in order."""
@@ -386,6 +387,15 @@ class BigWigWriter:
             yield reduction, level
 
     def _summarise(self, cids, starts, ends, values, reduction: int) -> np.ndarray:
+        """The first zoom level: chromosomes are summarised in parallel on the pool (no summary spans
+        two chromosomes, and the kernel releases the GIL)."""
+        cuts = [0, *(np.flatnonzero(np.diff(cids)) + 1).tolist(), cids.size]
+        parts = self._pool.map(lambda ab: self._summarise_range(cids[ab[0]:ab[1]], starts[ab[0]:ab[1]],
+                                                                ends[ab[0]:ab[1]], values[ab[0]:ab[1]], reduction),
+                               zip(cuts[:-1], cuts[1:]))
+        return np.concatenate(list(parts))
+
+    def _summarise_range(self, cids, starts, ends, values, reduction: int) -> np.ndarray:
         room = cids.size + int(((ends - starts) // reduction).sum()) + 1
         cols = [np.empty(room, np.uint32) for _ in range(4)] + [np.empty(room, np.float32) for _ in range(4)]
         n = _zoom.summarise(cids, starts, ends, values, self._sizes, reduction, *cols)
@@ -432,6 +442,5 @@ def _total_summary(starts, ends, values) -> tuple[int, float, float, float, floa
     """(bases covered, min, max, sum, sum of squares) over every record, per base, in float64."""
     if starts.size == 0:
         return 0, 0.0, 0.0, 0.0, 0.0
-    w = (ends - starts).astype(np.float64)
-    v = values.astype(np.float64)
-    return int(w.sum()), float(v.min()), float(v.max()), float((v * w).sum()), float((v * v * w).sum())
+    covered, lo, hi, total, squares = _zoom.totals(starts, ends, values)
+    return int(covered), float(lo), float(hi), float(total), float(squares)

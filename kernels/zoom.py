@@ -130,3 +130,20 @@ def count_summaries(cids, starts, ends, scales, out):
             while ends[i] > res_end[j]:
                 out[j] += 1
                 res_end[j] += scales[j]
+
+
+@numba.njit(**_JIT)
+def totals(starts, ends, values):
+    """(bases covered, min, max, sum, sum of squares) per base over the records, in float64 -- the
+    file's total summary (UCSC sums its values in double precision too)."""
+    covered = 0
+    lo, hi, total, squares = np.inf, -np.inf, 0.0, 0.0
+    for i in range(starts.size):
+        w = ends[i] - starts[i]
+        v = np.float64(values[i])
+        covered += w
+        lo = min(lo, v)
+        hi = max(hi, v)
+        total += v * w
+        squares += v * v * w
+    return covered, lo, hi, total, squares
