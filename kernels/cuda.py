@@ -326,27 +326,46 @@ def _build_kmer():
     _cuda()
     from . import kmer
 
-    item = _twin.gpu(kmer.kmer_run)
+    code = _twin.gpu(kmer.kmer_code)
+    run_item = _twin.gpu(kmer.kmer_run)
 
     @cuda.jit
-    def kmer_kernel(codes, rc, out, k, stride, run):
+    def kmer_code_kernel(codes, rc, lanes, stride, lanes_len):
+        width = codes.shape[1]
+        per_window = stride * lanes_len
+        total = codes.shape[0] * per_window
+        g = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while g < total:
+            i = g // per_window
+            phase = (g - i * per_window) // lanes_len
+            m = g - i * per_window - phase * lanes_len
+            if phase + m * stride < width:
+                code(codes[i], lanes[i], phase, m, lanes_len, stride, rc[i] != 0)
+            g += step
+
+    @cuda.jit
+    def kmer_run_kernel(lanes, out, k, stride, lanes_len, run):
         tokens = out.shape[1]
         runs = (tokens + run - 1) // run
-        total = codes.shape[0] * runs
+        total = out.shape[0] * runs
         g = cuda.grid(1)
         step = cuda.gridsize(1)
         while g < total:
             i = g // runs
             t0 = (g - i * runs) * run
-            item(codes, out, i, t0, min(t0 + run, tokens), k, stride, rc[i] != 0)
+            run_item(lanes[i], out[i], t0, min(t0 + run, tokens), k, stride, lanes_len)
             g += step
 
-    return kmer_kernel
+    return kmer_code_kernel, kmer_run_kernel
 
 
 def kmer_batch_gpu(codes, rc, out, k: int, stride: int, threads_per_block: int, blocks: int,
                    tokens_per_item: int = 8, stream=0) -> None:
     """k-mer tokens of a batch on the GPU; GPU twin of :func:`kernels.kmer.kmer_batch_cpu`.
+
+    Two launches on ``stream``: every base coded into a device scratch array (uint8, ``n * stride *
+    ceil(width / stride)`` bytes), then runs of tokens computed from it.
 
     Parameters
     ----------
@@ -359,13 +378,20 @@ def kmer_batch_gpu(codes, rc, out, k: int, stride: int, threads_per_block: int, 
     k, stride : int
         k-mer length (1..31) and step.
     threads_per_block, blocks : int
-        Launch size; the grid-stride loop covers every run whatever it is.
+        Launch size; the grid-stride loops cover every item whatever it is.
     tokens_per_item : int, default 8
-        Tokens one thread computes with a rolling value (1: each token read on its own, ``k`` reads).
+        Tokens one thread computes.
     stream : numba CUDA stream or 0
     """
     if codes.shape[0] == 0 or out.shape[1] == 0:
         return
-    kern = _kernel("kmer", _build_kmer)
-    kern[int(blocks), int(threads_per_block), stream](codes, rc, out, np.int64(k), np.int64(stride),
-                                                      np.int64(max(1, int(tokens_per_item))))
+    code_kernel, run_kernel = _kernel("kmer", _build_kmer)
+    c = _cuda()
+    n, width = codes.shape
+    lanes_len = -(-int(width) // int(stride))
+    lanes = c.device_array((n, int(stride) * lanes_len), dtype=np.uint8, stream=stream)
+    code_kernel[int(blocks), int(threads_per_block), stream](codes, rc, lanes, np.int64(stride),
+                                                             np.int64(lanes_len))
+    run_kernel[int(blocks), int(threads_per_block), stream](lanes, out, np.int64(k), np.int64(stride),
+                                                            np.int64(lanes_len),
+                                                            np.int64(max(1, int(tokens_per_item))))

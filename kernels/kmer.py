@@ -10,13 +10,18 @@ holding any other byte (``N``, IUPAC codes, the ``N`` padding past a chromosome 
 ``rc[i] != 0`` tokenises the reverse complement of window ``i``: position ``q`` of that sequence is
 the complement of byte ``width - 1 - q``, so its tokens are those of the reverse-complement string.
 
-Largest k: 31.  Tokens go up to ``4**31 = 2**62``; the rolling value is masked to its last ``k - 1``
-bases before the shift, so no intermediate leaves 62 bits and int64 never overflows.
+Largest k: 31.  Tokens go up to ``4**31 = 2**62``; a token under construction holds at most 60 bits
+before its last shift, beside a sticky "not a base" bit 62, so int64 never overflows.
 
-The per-item algorithm is a run of tokens ``t0 <= t < t1`` of one window (:func:`kmer_run`).  The CPU
-driver gives each window one run; the GPU driver in :mod:`kernels.cuda` cuts windows into short runs so
-that every thread has work.  Tokens do not depend on where a run starts, so the twins give identical
-output.
+Two per-item steps: :func:`kmer_code` codes one base of the (reverse-complemented) window into a
+scratch row laid out by stride lane, :func:`kmer_run` computes a run of tokens ``t0 <= t < t1`` from
+it.  The CPU driver codes a window into a reused scratch row (it stays in L1) and gives it one run; the
+GPU driver in :mod:`kernels.cuda` codes every window into a device scratch array, then cuts windows
+into short runs so that every thread has work.  Tokens do not depend on where a run starts, so the
+twins give identical output.
+
+Measured (256 windows of 1 kb, one thread, bytes already gathered; tests/benchmarks/test_bench_genome.py):
+k=3 stride 1 0.09 ms, k=5 stride 2 0.11 ms, k=31 stride 1 0.50 ms; the one-hot kernel 0.08 ms.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import numba
 import numpy as np
 
 from ._twin import twin
-from .onehot import base_code
 
 MAX_K = 31
 
@@ -35,26 +39,43 @@ def n_tokens(width: int, k: int, stride: int) -> int:
     return 0 if width < k else (width - k) // stride + 1
 
 
-@twin
-def base_bits(c):
-    """2-bit code of one ASCII byte (A=0 C=1 G=2 T=3, either case), plus 4 when it is not a base.
-
-    Arithmetic rather than :func:`kernels.onehot.base_code`'s chain of tests, for the serial rolling
-    loop, where random bases made those branches mispredict (2.3x slower, measured); the vectorised
-    passes turn base_code's tests into selects on bytes, faster there (0.43 vs 0.65 ms, measured).
-    """
-    low = np.int64(c) | 32           # int64 from here on (the simulator would keep uint8)
-    ok = (low == 97) | (low == 99) | (low == 103) | (low == 116)
-    # a c g t are 1100001 1100011 1100111 1110100: bits 0 and 1 of (low >> 1) ^ (low >> 2) give 0 1 2 3
-    return (((low >> 1) ^ (low >> 2)) & 3) | (0 if ok else 4)
-
-
 _STICKY = 1 << 62
 
 
 @twin
+def kmer_code(row, lanes, phase, m, lanes_len, stride, r):
+    """Code of base ``q = phase + m * stride`` of the sequence to tokenise into its stride lane.
+
+    Parameters
+    ----------
+    row : uint8 (width,)
+        ASCII bytes of one window.
+    lanes : uint8 (stride * lanes_len,)
+        Codes 0..3 (A C G T), 4 (not a base), lane ``q % stride`` holding positions ``q`` in order:
+        ``lanes[phase * lanes_len + m]``.  A k-mer pass then reads one lane contiguously.
+    phase, m : int
+        Lane and place in it (``q < width``).
+    lanes_len : int
+        ``ceil(width / stride)``.
+    stride : int
+    r : bool
+        The sequence is the window's reverse complement: ``q`` is the complement of byte ``width - 1 - q``.
+    """
+    q = phase + m * stride
+    low = (row[row.shape[0] - 1 - q] if r else row[q]) | 32      # ASCII lower case
+    ok = (low == 97) | (low == 99) | (low == 103) | (low == 116)
+    # arithmetic, not a chain of tests: a c g t are 1100001 1100011 1100111 1110100, and bits 0-1 of
+    # (low >> 1) ^ (low >> 2) are 0 1 2 3; the strided loops are not vectorised, and the tests'
+    # branches mispredicted on random bases (7 ns a base, measured; 1 ns without)
+    b = ((low >> 1) ^ (low >> 2)) & 3
+    if r:
+        b = 3 - b                      # complement: A<->T, C<->G
+    lanes[phase * lanes_len + m] = b if ok else 4
+
+
+@twin
 def _shift_in(dst, t, b):
-    """Shift base code ``b`` (bit 4: not a base) into token ``dst[t]``, keeping the sticky bit 62."""
+    """Shift base code ``b`` (4: not a base) into token ``dst[t]``, keeping the sticky bit 62."""
     a = dst[t]
     s = a & _STICKY
     # before the last shift a token holds at most 30 bases (60 bits): nothing reaches bit 62
@@ -62,77 +83,34 @@ def _shift_in(dst, t, b):
 
 
 @twin
-def kmer_run(codes, out, i, t0, t1, k, stride, r):
-    """Tokens ``t0 <= t < t1`` of window ``i`` into ``out[i, t0:t1]``.
+def kmer_run(lanes, dst, t0, t1, k, stride, lanes_len):
+    """Tokens ``t0 <= t < t1`` of one window from its coded lanes (:func:`kmer_code`).
 
-    Two strategies, the same tokens.  Few bases per token (``k <= 4 * stride``, the Genomic-ULMFiT
-    settings): ``k`` passes over the run, each shifting one base into every token, which the CPU
-    compiler vectorises -- a sticky bit 62 marks a token that met a non-base.  Otherwise one walk over
-    the bases with a rolling value, ``k``-independent.  With 256 windows of 1 kb, k=3 stride 1 on one
-    thread: passes 0.43 ms, rolling 0.90 ms; k=12: passes 1.9 ms, rolling 0.90 ms.
+    ``k`` passes over the run, pass ``j`` shifting base ``t * stride + j`` into every token ``t``: that
+    base sits at place ``t + j // stride`` of lane ``j % stride``, so a pass reads one lane in order
+    and the CPU compiler vectorises it (gathering bytes ``stride`` apart measured 3.5x slower).  A
+    sticky bit 62 marks a token that met a non-base; it becomes ``4**k`` at the end.
 
     Parameters
     ----------
-    codes : uint8 (n, width)
-        ASCII bytes.
-    out : int64 (n, tokens)
-        Output tokens.
-    i : int
-        Window.
+    lanes : uint8 (stride * lanes_len,)
+        The window's codes, laid out by :func:`kmer_code`.
+    dst : int64 (tokens,)
+        The window's tokens.
     t0, t1 : int
-        Token range (``0 <= t0 < t1 <= tokens``).
-    k, stride : int
-        k-mer length (1..31) and step between k-mer starts (>= 1).
-    r : bool
-        Tokenise the reverse complement of the window.
+        Token range.
+    k, stride, lanes_len : int
     """
-    if k <= 4 * stride:
-        _passes(codes[i], out[i], t0, t1, k, stride, r)
-    else:
-        _rolling(codes[i], out[i], t0, t1, k, stride, r)
-
-
-@twin
-def _passes(row, dst, t0, t1, k, stride, r):
-    """:func:`kmer_run` in ``k`` passes over the run (vectorised on the CPU); ``row``/``dst``: one window."""
-    last = row.shape[0] - 1
     for t in range(t0, t1):
         dst[t] = 0
     for j in range(k):
-        if r:
-            for t in range(t0, t1):
-                _shift_in(dst, t, base_code(row[last - t * stride - j]) ^ 3)
-        else:
-            for t in range(t0, t1):
-                _shift_in(dst, t, base_code(row[t * stride + j]))
+        src = lanes[(j % stride) * lanes_len + j // stride:]
+        for t in range(t0, t1):
+            _shift_in(dst, t, np.int64(src[t]))
     special = 1 << (2 * k)
     for t in range(t0, t1):
         if dst[t] & _STICKY:
             dst[t] = special
-
-
-@twin
-def _rolling(row, dst, t0, t1, k, stride, r):
-    """:func:`kmer_run` in one walk over the bases with a rolling value; ``row``/``dst``: one window."""
-    last = row.shape[0] - 1
-    special = 1 << (2 * k)
-    flip = 3 if r else 0              # complement: 0<->3, 1<->2; the not-a-base bit 4 stays
-    keep = (1 << (2 * (k - 1))) - 1   # the last k - 1 bases of the rolling value
-    v = 0
-    bad = -1 - k                      # position of the last non-base seen
-    q = t0 * stride
-    emit = q + k - 1                  # last base of token t
-    end = (t1 - 1) * stride + k
-    t = t0
-    while q < end:
-        b = base_bits(row[last - q] if r else row[q]) ^ flip
-        v = ((v & keep) << 2) | (b & 3)
-        bad = q if b & 4 else bad
-        if q == emit:
-            dst[t] = v if bad <= q - k else special
-            t += 1
-            emit += stride
-        q += 1
 
 
 @numba.njit(nogil=True, cache=True)
@@ -150,8 +128,44 @@ def kmer_batch_cpu(codes, rc, out, k, stride, i0, i1):
     i0, i1 : int
         Window range this call tokenises.
     """
+    width = codes.shape[1]
     tokens = out.shape[1]
     if tokens == 0:
         return
+    lanes_len = (width + stride - 1) // stride
+    # one window's codes in base order, then by lane; reused for every window (they stay in L1)
+    flat = np.empty(width, dtype=np.uint8)
+    lanes = flat if stride == 1 else np.empty(stride * lanes_len, dtype=np.uint8)
     for i in range(i0, i1):
-        kmer_run(codes, out, i, 0, tokens, k, stride, rc[i] != 0)
+        _code_unit(codes[i], flat, rc[i] != 0)
+        if stride > 1:
+            _deal(flat, lanes, lanes_len, stride)
+        kmer_run(lanes, out[i], 0, tokens, k, stride, lanes_len)
+
+
+# Coding a window in base order, with the literal stride 1, lets the compiler see contiguous bytes and
+# vectorise it (~20x faster than coding lane by lane with a runtime stride, measured); the lanes are
+# then dealt out of it by a plain copy.  Both are functions of their own (compiled apart, not inlined):
+# in one body with the other loops, LLVM stopped vectorising some of them (4x slower, measured).
+
+@numba.njit(nogil=True, cache=True)
+def _code_unit(row, lanes, r):
+    """Codes of one window in base order (stride 1: a single lane)."""
+    width = row.shape[0]
+    if r:
+        for m in range(width - 1, -1, -1):
+            kmer_code(row, lanes, 0, m, width, 1, True)
+    else:
+        for m in range(width):
+            kmer_code(row, lanes, 0, m, width, 1, False)
+
+
+@numba.njit(nogil=True, cache=True)
+def _deal(flat, lanes, lanes_len, stride):
+    """Lane ``phase`` of ``lanes`` gets bases ``phase, phase + stride, ...`` of ``flat`` (what
+    :func:`kmer_code` writes with that stride)."""
+    width = flat.shape[0]
+    for phase in range(stride):
+        dst = lanes[phase * lanes_len:]
+        for m in range((width - phase + stride - 1) // stride):
+            dst[m] = flat[phase + m * stride]

@@ -170,21 +170,29 @@ def test_shapes_errors_out_and_threads(genomes):
 
 
 def test_driver_writes_only_its_windows_and_runs_of_any_length_agree():
-    """The CPU driver's item range, and the per-item function cut into runs as the GPU driver cuts it."""
+    """The CPU driver's item range, and the per-item functions used as the GPU driver uses them: every
+    window coded into its own lanes, tokens computed in runs of any length."""
     rng = np.random.default_rng(1)
     codes = rng.choice(np.frombuffer(b"ACGTacgtNRn", np.uint8), size=(5, 57)).astype(np.uint8)
     rc = np.array([0, 1, 0, 1, 1], np.uint8)
-    for k, stride in ((1, 1), (3, 1), (5, 2), (8, 3), (4, 7)):
+    for k, stride in ((1, 1), (3, 1), (5, 2), (8, 3), (4, 7), (31, 1)):
         tokens = KK.n_tokens(57, k, stride)
         whole = np.full((5, tokens), -1, np.int64)
         KK.kmer_batch_cpu(codes, rc, whole, k, stride, 1, 3)
         assert (whole[[0, 3, 4]] == -1).all() and (whole[1:3] >= 0).all()
         KK.kmer_batch_cpu(codes, rc, whole, k, stride, 0, 5)
+        lanes_len = -(-57 // stride)
+        lanes = np.full((5, stride * lanes_len), 255, np.uint8)
+        for i in range(5):
+            for phase in range(stride):
+                for m in range(lanes_len):
+                    if phase + m * stride < 57:
+                        KK.kmer_code(codes[i], lanes[i], phase, m, lanes_len, stride, rc[i] != 0)
         for run in (1, 2, 5, tokens):
             cut = np.full_like(whole, -1)
             for i in range(5):
                 for t0 in range(0, tokens, run):
-                    KK.kmer_run(codes, cut, i, t0, min(t0 + run, tokens), k, stride, rc[i] != 0)
+                    KK.kmer_run(lanes[i], cut[i], t0, min(t0 + run, tokens), k, stride, lanes_len)
             assert np.array_equal(cut, whole), (k, stride, run)
 
 
