@@ -57,6 +57,7 @@ _BEDGRAPH, _FIXEDSTEP = 1, 3
 _ZOOM_INCREMENT = 4                 # UCSC's bbiResIncrement
 _MIN_ZOOM = 10                      # smallest first reduction UCSC tries
 _SUMMARY_BYTES = 32                 # one zoom record on disk
+_BLOCKS_PER_TASK = 16               # data blocks deflated by one pool task
 _RECORD = np.dtype([("s", "<u4"), ("e", "<u4"), ("v", "<f4")])
 _ZOOM_RECORD = np.dtype([("cid", "<u4"), ("s", "<u4"), ("e", "<u4"), ("n", "<u4"), ("min", "<f4"),
                          ("max", "<f4"), ("sum", "<f4"), ("ssq", "<f4")])
@@ -128,7 +129,8 @@ class BigWigWriter:
         self._records: list[tuple[np.ndarray, ...]] = []          # (cid, starts, ends, values) per call
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # bedGraph not yet in a block
         self._pending_cid, self._pending_n = -1, 0
-        self._blocks: list[tuple[int, int, int, Future]] = []     # (cid, start, end, compressed bytes)
+        self._blocks: list[tuple[int, int, int, Future, int]] = []  # (cid, start, end, task, index in it)
+        self._batch: list[tuple[int, int, int, bytes]] = []         # blocks not yet handed to the pool
         self._max_raw = 0
         self._pool = ThreadPoolExecutor(max_workers=resolve_threads(threads), thread_name_prefix="fastwig-write")
         try:
@@ -284,7 +286,18 @@ class BigWigWriter:
 
     def _submit(self, cid: int, start: int, end: int, raw: bytes) -> None:
         self._max_raw = max(self._max_raw, len(raw))
-        self._blocks.append((cid, start, end, self._pool.submit(self._deflate, raw)))
+        self._batch.append((cid, start, end, raw))
+        if len(self._batch) >= _BLOCKS_PER_TASK:
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand the blocks gathered so far to the pool as one task (a future per block cost more than
+        deflating a small one)."""
+        if not self._batch:
+            return
+        task = self._pool.submit(_deflate_all, self._deflate, [raw for *_, raw in self._batch])
+        self._blocks += [(cid, start, end, task, k) for k, (cid, start, end, _) in enumerate(self._batch)]
+        self._batch = []
 
     # -- the file ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -293,6 +306,7 @@ class BigWigWriter:
             return
         try:
             self._flush_pending()
+            self._dispatch()
             self._write()
         except BaseException:
             self._abort()
@@ -317,8 +331,8 @@ class BigWigWriter:
         candidates = self._zoom_candidates(*records[:3])
         summary = _total_summary(*records[1:])
         leaves = []
-        for cid, start, end, fut in self._blocks:
-            payload = fut.result()
+        for cid, start, end, task, k in self._blocks:
+            payload = task.result()[k]
             leaves.append((cid, start, cid, end, f.tell(), len(payload)))
             f.write(payload)
         index_off = f.tell()
@@ -420,6 +434,10 @@ class BigWigWriter:
         index_off = f.tell()
         f.write(_rtree(leaves, self.block_size, level.size, self.items_per_slot, index_off, index_off, "<"))
         return index_off
+
+
+def _deflate_all(deflate, raws: list[bytes]) -> list[bytes]:
+    return [deflate(raw) for raw in raws]
 
 
 def _deflater(level: int, compressor: str, path: str):
