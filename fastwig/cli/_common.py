@@ -102,30 +102,12 @@ def open_bigbed(path: str):
 
 
 def read_regions(path: str):
-    """Regions from a BED file, or from a bigBed when fastwig can read one."""
+    """Regions from a BED file or a bigBed (``Regions.from_bed`` tells them by their magic number)."""
     import fastwig
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
-    if file_kind(path) == "bigbed":
-        from_bigbed = getattr(fastwig.Regions, "from_bigbed", None)
-        return from_bigbed(path) if from_bigbed is not None else _bigbed_as_bed(path)
     return fastwig.Regions.from_bed(path)
-
-
-def _bigbed_as_bed(path: str):
-    """A bigBed's records as Regions, through BED text (so columns get ``Regions.from_bed``'s names)."""
-    import tempfile
-
-    import fastwig
-
-    with open_bigbed(path) as bb, tempfile.TemporaryDirectory(prefix="fastwig-") as tmp:
-        bed = Path(tmp) / "records.bed"
-        with open(bed, "w") as fh:
-            for chrom in bb.chroms:
-                starts, ends, rest = bb.entries(chrom)
-                fh.writelines(f"{chrom}\t{s}\t{e}" + (f"\t{r}" if r else "") + "\n" for s, e, r in zip(starts.tolist(), ends.tolist(), rest))
-        return fastwig.Regions.from_bed(bed)
 
 
 def track_names(paths: list[str]) -> list[str]:

@@ -69,10 +69,12 @@ def pieces(regions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     chrom = regions.chrom
     start, end = regions.start, regions.end
     cols = set(regions.columns)
-    if not {"blockCount", "blockSizes", "blockStarts"} <= cols or n == 0:
+    # BED12's name is blockStarts; UCSC's autoSql for bigBed 12 (Regions.from_bigbed) calls it chromStarts
+    starts_col = next((c for c in ("blockStarts", "chromStarts") if c in cols), None)
+    if starts_col is None or not {"blockCount", "blockSizes"} <= cols or n == 0:
         return chrom, start, end, np.arange(n, dtype=np.int64)
     sizes = [_int_list(x) for x in regions.column("blockSizes").tolist()]
-    offsets = [_int_list(x) for x in regions.column("blockStarts").tolist()]
+    offsets = [_int_list(x) for x in regions.column(starts_col).tolist()]
     counts = np.array([min(len(a), len(b)) for a, b in zip(sizes, offsets)], dtype=np.int64)
     owner = np.repeat(np.arange(n, dtype=np.int64), counts)
     off = np.array([v for a, b, c in zip(offsets, sizes, counts) for v in a[:c]], dtype=np.int64)
@@ -175,7 +177,8 @@ def average_over_bed(bw, regions, want_minmax: bool = False, progress=None) -> d
     ----------
     bw : fastwig.BigWig
     regions : fastwig.Regions
-        BED12 rows (``blockCount``, ``blockSizes``, ``blockStarts`` columns) are summed over their blocks.
+        BED12 rows (``blockCount``, ``blockSizes``, ``blockStarts`` -- or bigBed's ``chromStarts`` --
+        columns) are summed over their blocks.
     want_minmax : bool
         Also ``min`` and ``max`` over covered bases (0 where nothing is covered).
     progress : fastwig.progress.Progress, optional
