@@ -4,10 +4,10 @@ tokens of the genome, then fine-tune it to classify labelled regions.
     python examples/genomic_lm.py                       # demo data, CPU, 100 + 100 steps (~1 min)
     python examples/genomic_lm.py --lm-steps 5 --cls-steps 5 --batch-size 8   # a smoke run
 
-1. Language-model pretraining batches (sequence only, no tracks): random windows of the training
-   chromosomes, each on a random strand, cut into k-mer tokens by one :meth:`fastwig.Genome.kmers_batch`
-   call per batch (a kernel: no Python loop over windows).  The model reads tokens ``0 .. n-2`` and
-   predicts tokens ``1 .. n-1``.
+1. Language-model pretraining batches (sequence only, no tracks): ``WindowDataset(encoding="kmer")``
+   draws random windows of the training chromosomes, each on a random strand, and cuts them into k-mer
+   tokens with one kernel call per batch (:meth:`fastwig.Genome.kmers_batch` does the same for windows
+   of your own).  The model reads tokens ``0 .. n-2`` and predicts tokens ``1 .. n-1``.
 2. A classification dataset over labelled regions: the demo's peaks (``demo_peaks.bed``; names start
    with the motif family, ``ap1_`` or ``ets_``), one window centred on each, tokenised on both strands
    once; training draws a strand at random (reverse complement as augmentation), the held-out
@@ -39,18 +39,25 @@ def demo_paths() -> dict:
     return {"fasta": str(data / meta["fasta"]), "peaks": str(data / meta["peaks"]), "held_out": meta["held_out"]}
 
 
-def pretraining_batches(genome: fastwig.Genome, chroms: list[str], batch_size: int, width: int, k: int,
-                        stride: int, seed: int = 0):
-    """Endless batches of k-mer tokens of random windows: int64 tensors (batch_size, tokens)."""
-    rng = np.random.default_rng(seed)
-    sizes = np.array([genome.chroms[c] for c in chroms], dtype=np.int64)
-    weights = (sizes - width) / (sizes - width).sum()
+def pretraining_dataset(fasta: str, chrom_sizes: dict[str, int], width: int, k: int, stride: int,
+                        seed: int = 0) -> fastwig.WindowDataset:
+    """Sequence-only windows of the given chromosomes as k-mer tokens, on a random strand half the time.
+
+    ``batch["sequence"]`` is int64 ``(batch, (width - k) // stride + 1)``; ``ds.vocab_size`` is ``4**k + 1``.
+    """
+    regions = Regions(chrom=list(chrom_sizes), start=[0] * len(chrom_sizes), end=list(chrom_sizes.values()))
+    return fastwig.WindowDataset(genome=fasta, regions=regions, window=width, encoding="kmer", kmer_size=k,
+                                 kmer_stride=stride, rc_prob=0.5, seed=seed)
+
+
+def pretraining_batches(ds: fastwig.WindowDataset, batch_size: int):
+    """Endless token batches, a new epoch of windows each time the last one ends (``ds.batches``: one
+    gather and one k-mer kernel call per batch)."""
+    epoch = 0
     while True:
-        pick = rng.choice(len(chroms), size=batch_size, p=weights)
-        starts = rng.integers(0, sizes[pick] - width + 1)
-        rc = rng.random(batch_size) < 0.5
-        tokens = genome.kmers_batch(np.array(chroms)[pick], starts, width, k, stride, rc=rc)
-        yield torch.from_numpy(tokens)
+        for batch in ds.batches(batch_size, epoch=epoch, drop_last=True):
+            yield batch["sequence"]
+        epoch += 1
 
 
 class RegionClassification(torch.utils.data.Dataset):
@@ -145,11 +152,11 @@ def main(argv: list[str] | None = None) -> dict:
     paths = demo_paths()
     vocab = 4 ** args.k + 1
     with fastwig.Genome(paths["fasta"]) as genome:
-        train_chroms = [c for c in genome.chroms if c != paths["held_out"]]
+        train_sizes = {c: n for c, n in genome.chroms.items() if c != paths["held_out"]}
+        lm_data = pretraining_dataset(paths["fasta"], train_sizes, args.width, args.k, args.stride, seed=args.seed)
+        assert lm_data.vocab_size == vocab
         encoder = Encoder(vocab)
-        batches = pretraining_batches(genome, train_chroms, args.batch_size, args.width, args.k, args.stride,
-                                      seed=args.seed)
-        lm_losses = pretrain(encoder, batches, vocab, args.lm_steps)
+        lm_losses = pretrain(encoder, pretraining_batches(lm_data, args.batch_size), vocab, args.lm_steps)
         peaks = Regions.from_bed(paths["peaks"])
         held = peaks.chrom == paths["held_out"]
         train = RegionClassification(genome, peaks[~held], args.width, args.k, args.stride, seed=args.seed)

@@ -40,9 +40,15 @@ def test_example_runs_a_few_steps(example, capsys):
 def test_batches_and_regions_are_the_genome_kmers(example):
     paths = example.demo_paths()
     with fastwig.Genome(paths["fasta"]) as g:
-        batch = next(example.pretraining_batches(g, ["chr1", "chr2"], 8, 50, 3, 1, seed=5))
-        assert batch.dtype == torch.int64 and batch.shape == (8, 48)
-        assert int(batch.min()) >= 0 and int(batch.max()) <= 64
+        ds = example.pretraining_dataset(paths["fasta"], {"chr1": g.chroms["chr1"]}, 50, 3, 1, seed=5)
+        batch = next(ds.batches(8))
+        assert batch["sequence"].dtype == torch.int64 and batch["sequence"].shape == (8, 48)
+        for i in range(8):
+            start, rc = int(batch["start"][i]), bool(batch["rc"][i])
+            assert batch["chrom"][i] == "chr1"
+            want = g.kmers("chr1", start, start + 50, 3, 1, rc=rc)
+            assert np.array_equal(batch["sequence"][i].numpy(), want)
+        assert next(example.pretraining_batches(ds, 4)).shape == (4, 48)
         peaks = fastwig.Regions.from_bed(paths["peaks"])[:20]
         ds = example.RegionClassification(g, peaks, 50, 3, 2)
         for i in range(len(peaks)):
