@@ -75,3 +75,23 @@ def test_every_subpackage_is_installed_by_a_non_editable_install():
              if "__pycache__" not in p.parts}
     assert found - listed == set()
     assert "fastwig.kernels" in listed
+
+
+def test_docs_training_recipes_run_in_order(tmp_path, monkeypatch):
+    """docs/training.rst's Python blocks run one after the other in one namespace (all but DDP's)."""
+    pytest.importorskip("torch")
+    import textwrap
+
+    text = (REPO / "docs" / "training.rst").read_text()
+    found = re.findall(r"\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", text)
+    assert len(found) >= 5
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__docs__"}
+    ran = 0
+    for code in found:
+        code = textwrap.dedent(code)
+        if "init_process_group" in code:       # needs torchrun: examples/train_ddp.py is run instead
+            continue
+        exec(compile(code, "docs/training.rst", "exec"), namespace)  # noqa: S102 - the point of the test
+        ran += 1
+    assert ran >= 4 and namespace["batch"]["labels"].shape == (64, 1)
