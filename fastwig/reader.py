@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from .errors import ChromNotFound, FastwigError, FormatError, RangeError
 from .header import Header, Summary, ZoomLevel, read_extension, read_header, read_summary, read_zoom_levels
 from .io import FileSource, fd_pool
 from .rtree import CHROM_SHIFT, BlockIndex, read_rtree
+
+if TYPE_CHECKING:
+    from .bigbed import BigBed
 
 VALUES_CHUNK = 1 << 20      # bases per window when values() splits a long range
 
@@ -93,7 +97,7 @@ class BigWig:
         return {"path": self.path}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"])
+        type(self).__init__(self, state["path"])
 
     def __repr__(self) -> str:
         return f"BigWig({self.path!r}, {len(self.chroms)} chroms, {len(self._index)} blocks)"
@@ -275,9 +279,8 @@ class BigWig:
         parts = []
         for leaf in leaves:
             raw = self._src.view(index.offset[leaf], index.size[leaf], "zoom block")
-            if self.header.uncompressBufSize:
-                raw = self._inflate_zoom_block(raw, int(index.offset[leaf]))
-            recs = np.frombuffer(raw, dtype=dtype, count=len(raw) // dtype.itemsize)
+            data = self._inflate_zoom_block(raw, int(index.offset[leaf])) if self.header.uncompressBufSize else raw
+            recs = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
             parts.append(recs[(recs["chromId"] == cid) & (recs["chromStart"] < end) & (recs["chromEnd"] > start)])
         if not parts:
             return np.zeros(0, dtype=dtype)
@@ -307,7 +310,7 @@ def _empty_index(src: FileSource, bo: str) -> BlockIndex:
     return _index_from_leaves(src, np.zeros(0, spec.rtree_leaf_dtype(bo)), "R-tree")
 
 
-def open(path: str | os.PathLike) -> BigWig:  # noqa: A001 - the pyBigWig-style verb
+def open(path: str | os.PathLike) -> BigWig | BigBed:  # noqa: A001 - the pyBigWig-style verb
     """Open a bigWig file for reading, see :class:`BigWig`; a bigBed (told by its magic number)
     opens as a :class:`~fastwig.BigBed`."""
     from .bigbed import open_file   # deferred: bigbed imports this module
