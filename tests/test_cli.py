@@ -489,3 +489,40 @@ def test_stats_matrix_of_one_statistic(capsys, stat):
     by_track = {(r[0], i % len(wrows)): r[col] for i, r in enumerate(rows)}
     for i, r in enumerate(wrows):
         assert r[1:] == [by_track["demo_ap1", i], by_track["demo_ets", i]]
+
+
+# --- every real file of shared/data ---------------------------------------------------------------
+
+def _real_files():
+    from support import file_id, real_bigwigs
+
+    files = real_bigwigs()
+    return [pytest.param(p, id=file_id(p)) for p in files] or [
+        pytest.param(None, marks=pytest.mark.skip(reason=SHARED_REASON))]
+
+
+@pytest.mark.parametrize("path", _real_files())
+def test_info_values_and_stats_on_every_real_file(capsys, tmp_path, path):
+    ref = pyBigWig.open(str(path))
+    chroms = ref.chroms()
+    code, out, err = run(capsys, "info", path, "--json")
+    assert code == 0, err
+    (d,) = json.loads(out)
+    assert d["chroms"] == chroms
+    with_data = [(c, ref.intervals(c)) for c in chroms]
+    with_data = [(c, iv) for c, iv in with_data if iv]
+    if not with_data:
+        return
+    chrom, iv = with_data[0]
+    mid = iv[len(iv) // 2][0]
+    s, e = max(mid - 1000, 0), min(mid + 1000, chroms[chrom])
+    code, out, err = run(capsys, "values", path, f"{chrom}:{s}-{e}", "--zero-based", "-o", tmp_path / "v.npy")
+    assert code == 0, err
+    got = np.load(tmp_path / "v.npy")
+    assert np.array_equal(got, np.asarray(ref.values(chrom, s, e), dtype=np.float32), equal_nan=True)
+    bed = tmp_path / "r.bed"
+    n = chroms[chrom]
+    bed.write_text(f"{chrom}\t{s}\t{e}\ta\n{chrom}\t0\t{min(n, 5000)}\tb\n{chrom}\t{max(n - 777, 0)}\t{n}\tc\n")
+    code, out, err = run(capsys, "stats", path, "--bed", bed, "--quiet", "--no-header")
+    assert code == 0, err
+    _check_stats([line.split("\t") for line in out.splitlines()], average_over_bed_reference(path, bed))
