@@ -3,8 +3,9 @@
 The workload is a training-like one: batches of random windows (a random chromosome, weighted by
 length, and a random start), every window read from every file.  *Cold* reads each batch once with
 freshly opened readers, on windows never read before (the operating system's page cache may still
-hold the files: this measures decoding, not the disk); *warm* reads the same batches again with the
-same readers, as a second epoch does.  Peers read window by window (their API has no batch call),
+hold the files: this measures decoding, not the disk; on a small file, later batches of the cold
+pass find blocks that earlier ones decoded, as in a real epoch); *warm* reads the same batches again
+with the same readers, as a second epoch does.  Peers read window by window (their API has no batch call),
 each within a time budget so a slow one does not hold the run up; their rate is over the windows
 they read.  The numbers are one run on a machine that may be busy: repeat it to see the spread.
 """
