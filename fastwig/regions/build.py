@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ChromNotFound, RangeError
-from .columns import record_columns, tile_columns
 from .bigbed import is_bigbed_file, read_bigbed
+from .columns import record_columns, tile_columns
 from .io import read_bed, read_chrom_sizes
 from .threshold import threshold_columns
 
