@@ -526,3 +526,14 @@ def test_info_values_and_stats_on_every_real_file(capsys, tmp_path, path):
     code, out, err = run(capsys, "stats", path, "--bed", bed, "--quiet", "--no-header")
     assert code == 0, err
     _check_stats([line.split("\t") for line in out.splitlines()], average_over_bed_reference(path, bed))
+
+
+@pytest.mark.parametrize("argv, extra", [(["plot", AP1, "chr1:1-1000"], "fastwig[plot]"),
+                                         (["demo", "--steps", "1"], "fastwig[demo]")])
+def test_missing_optional_library_names_the_extra(capsys, monkeypatch, argv, extra):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and "matplotlib" in err and extra in err and "Traceback" not in err
