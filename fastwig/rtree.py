@@ -221,8 +221,9 @@ def _tree_bytes(item_count: int, block_size: int) -> int:
     leaves = max(1, -(-item_count // block_size))
     total = leaves * (spec.NODE_HEADER_SIZE + block_size * spec.RTREE_LEAF_ITEM_SIZE)
     nodes = leaves
+    fanout = max(2, block_size)     # a hostile blockSize of 1 would never reach the root
     while nodes > 1:
-        nodes = -(-nodes // block_size)
+        nodes = -(-nodes // fanout)
         total += nodes * (spec.NODE_HEADER_SIZE + block_size * spec.RTREE_CHILD_ITEM_SIZE)
     return total
 

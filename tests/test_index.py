@@ -495,3 +495,12 @@ def test_index_cache_in_a_folder_that_cannot_be_written_warns_once(small_bigwig,
     with pytest.warns(RuntimeWarning, match="cannot be written"):
         bw = fastwig.open(small_bigwig)
     assert len(bw._index) > 0
+
+
+def test_block_size_of_one_reads_and_ends(tmp_path):
+    """A header blockSize of 1 (one item per node) used to loop forever while sizing the first read."""
+    rng = np.random.default_rng(6)
+    items = gen_items(rng, 50, "sorted")
+    path, at = write_tree(tmp_path / "one.bin", items, block_size=1)
+    index = read_rtree(FileSource(path), at, "<")
+    assert sorted(index.offset.tolist()) == sorted(items[:, 4].tolist())
