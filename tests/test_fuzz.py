@@ -1428,6 +1428,35 @@ def test_found_huge_uncompress_buf_size(tmp_path):
     assert np.array_equal(got, want)
 
 
+def test_found_rtree_block_size_one_hang(tmp_path):
+    """Found by this fuzzer (fixed): an R-tree header with blockSize = 1 over several items made the
+    estimate of the tree's size loop forever at open.  Run in a child with a deadline: a hang fails."""
+    from fastwig.writer import BedGraph, write_bigwig
+
+    path = tmp_path / "rtree_bs1.bw"
+    s = np.arange(0, 10_000, 10)
+    write_bigwig(str(path), [("chr1", 10_010)], [BedGraph("chr1", s, s + 5, np.ones(s.size, np.float32))],
+                 items_per_block=16, zoom_levels=0)
+    raw = bytearray(path.read_bytes())
+    index_offset = struct.unpack_from("<Q", raw, 24)[0]             # fullIndexOffset
+    assert struct.unpack_from("<I", raw, index_offset)[0] == 0x2468ACE0
+    struct.pack_into("<I", raw, index_offset + 4, 1)                # blockSize := 1
+    path.write_bytes(bytes(raw))
+    code = ("import sys, fastwig\n"
+            "try:\n"
+            "    print(float(fastwig.open(sys.argv[1]).values('chr1', 0, 10)[0]))\n"
+            "except fastwig.FastwigError as e:\n"
+            "    assert sys.argv[1] in str(e), e\n"
+            "    print('FastwigError')\n")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("opening a file whose R-tree blockSize is 1 hangs")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() in ("1.0", "FastwigError")
+
+
 @pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["early-exit-unsorted"][1])
 def test_known_bug_early_exit_unsorted_records(tmp_path):
     """A compressed block with 60 records from 1000 on, then [0, 1): the window [0, 1000) must see
