@@ -250,7 +250,12 @@ def _get_item(i):
     return os.getpid(), _DATASET[i]
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+# a spawned or forkserver worker starts a fresh interpreter that loads numba and every kernel (~30 s)
+SLOW_START = pytest.mark.slow
+
+
+@pytest.mark.parametrize("method", ["fork", pytest.param("spawn", marks=SLOW_START),
+                                    pytest.param("forkserver", marks=SLOW_START)])
 def test_worker_processes_with_pickled_readers(track, method):
     if method not in mp.get_all_start_methods():
         pytest.skip(f"no {method} start method here")
@@ -404,7 +409,7 @@ class _TorchDataset:
         return np.asarray(run_task(self.bw, self.tasks[i]), dtype=np.float32).ravel()[:256]
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("method", ["fork", pytest.param("spawn", marks=SLOW_START)])
 def test_torch_dataloader_workers(track, method):
     torch = pytest.importorskip("torch")
     if method not in mp.get_all_start_methods():
