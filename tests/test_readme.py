@@ -49,8 +49,10 @@ def test_readme_fresh_machine_commands():
     commands = [c for c in bash.splitlines() if c and not c.startswith("#")]
     assert commands == [
         'python -m pip install ".[demo]" -c .ci/constraints.txt && fastwig demo',
-        'python -m pip install -e ".[test,torch,cuda]" -c .ci/constraints.txt && python -m pytest -q',
+        'python -m pip install -e ".[test,torch,cuda]" -c .ci/constraints.txt && python -m pytest -q'
+        ' && NUMBA_ENABLE_CUDASIM=1 FASTWIG_GPU_TPB=2 FASTWIG_GPU_MAX_BLOCKS=2 python -m pytest -q -m gpu',
     ]
+    assert commands[1] in (REPO / ".ci" / "run").read_text().splitlines()      # CI runs the README's command
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extras = meta["optional-dependencies"]
     names = {re.split(r"[<>=\[ ]", d)[0].lower() for d in extras["demo"]}
