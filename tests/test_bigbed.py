@@ -368,3 +368,19 @@ def test_threads_share_one_bigbed(pybigtools_narrowpeak):
         with ThreadPoolExecutor(4) as ex:
             got = list(ex.map(lambda q: ours(bb, *q), queries * 3))
     assert got == want * 3
+
+
+@pytest.mark.parametrize("which", ["real", "pybigtools"])
+def test_records_match_ucsc_library(which, pybigtools_narrowpeak):
+    """UCSC's own reader (pybbi) as a second oracle: the same records, fields split on tabs."""
+    bbi = pytest.importorskip("bbi", reason="pybbi (UCSC's library) not installed")
+    paths = real_bigbeds() if which == "real" else [pybigtools_narrowpeak[0]]
+    if not paths:
+        pytest.skip(SHARED_REASON)
+    for path in paths:
+        with fastwig.open(path) as bb:
+            for chrom, size in bb.chroms.items():
+                s, e, rest = bb.entries(chrom)
+                ours_rows = [(chrom, a, b, *(r.split("\t") if r else []))
+                             for a, b, r in zip(s.tolist(), e.tolist(), rest)]
+                assert ours_rows == [tuple(x) for x in bbi.fetch_intervals(str(path), chrom, 0, size)], (path, chrom)
