@@ -93,12 +93,21 @@ def read_header(src: FileSource, magic: int = spec.BIGWIG_MAGIC) -> Header:
         raise FormatError(f"{src.path}: unsupported {kind} version {hdr.version}")
     for name in ("chromTreeOffset", "fullIndexOffset"):
         offset = getattr(hdr, name)
-        if name == "fullIndexOffset" and offset == 0:
+        if name == "fullIndexOffset" and offset == 0 and _no_data_blocks(src, hdr):
             continue  # libBigWig's file with chromosomes and no data (pyBigWig: addHeader, then close)
         if not spec.HEADER_SIZE <= offset < src.size:
             raise FormatError(f"{src.path}: header field {name}={offset} points outside the file "
                               f"({src.size} bytes): truncated or corrupt")
     return hdr
+
+
+def _no_data_blocks(src: FileSource, hdr: Header) -> bool:
+    """Whether the data section counts no blocks (its count is 32 bits for kent, 64 for libBigWig:
+    both halves must be 0), so that a zero fullIndexOffset means "no data", not a corrupt header."""
+    if not spec.HEADER_SIZE <= hdr.fullDataOffset <= src.size - 4:
+        return False
+    words = min(2, (src.size - hdr.fullDataOffset) // 4)
+    return not src.struct(hdr.fullDataOffset, np.dtype(hdr.byte_order + "u4"), "data count", count=words).any()
 
 
 def read_zoom_levels(src: FileSource, hdr: Header) -> list[ZoomLevel]:

@@ -224,3 +224,13 @@ def test_bytes_chromosome_names_are_decoded():
         ref = fastwig.read_windows([bw], chrom, [0, 50], 100)
         for names in (chrom.encode(), [chrom.encode()] * 2, np.array([chrom.encode()] * 2)):
             assert np.array_equal(fastwig.read_windows([bw], names, [0, 50], 100), ref)
+
+
+def test_zero_index_offset_with_data_blocks_stays_an_error(tmp_path):
+    """fullIndexOffset = 0 means "no data" only where the data section counts no blocks."""
+    raw = bytearray(small_real().read_bytes())
+    struct.pack_into("<Q", raw, 24, 0)
+    path = tmp_path / "noindex.bw"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(fastwig.FormatError, match="fullIndexOffset"):
+        fastwig.open(path)
