@@ -64,9 +64,9 @@ def kmer_code(row, lanes, phase, m, lanes_len, stride, r):
     q = phase + m * stride
     low = (row[row.shape[0] - 1 - q] if r else row[q]) | 32      # ASCII lower case
     ok = (low == 97) | (low == 99) | (low == 103) | (low == 116)
-    # arithmetic, not a chain of tests: a c g t are 1100001 1100011 1100111 1110100, and bits 0-1 of
-    # (low >> 1) ^ (low >> 2) are 0 1 2 3; the strided loops are not vectorised, and the tests'
-    # branches mispredicted on random bases (7 ns a base, measured; 1 ns without)
+    # arithmetic, not kernels.onehot.base_code's chain of tests: a c g t are 1100001 1100011 1100111
+    # 1110100, and bits 0-1 of (low >> 1) ^ (low >> 2) are 0 1 2 3.  Branch-free, a loop the compiler
+    # does not vectorise does not mispredict on random bases (coding lane by lane: 6.9 -> 2.5 ns a base)
     b = ((low >> 1) ^ (low >> 2)) & 3
     if r:
         b = 3 - b                      # complement: A<->T, C<->G
