@@ -196,6 +196,11 @@ def test_gpu_kernels_compile_to_ptx_without_a_device(cuda_compiler, monkeypatch)
                                       types.float32, types.float32, f32)),
         "bins": (kc._build_bins, (u8, u32, f32, i64, i64, i64, i64, i64, i64, i64, i64) + (types.int64,) * 5
                  + (types.boolean, types.float32, types.float32, types.boolean, f32, i64)),
+        # k-mer tokens: two kernels (code into lanes, then token runs); 2-D arrays of one window per row
+        "kmer_code": (lambda: kc._build_kmer()[0], (types.Array(types.uint8, 2, "C"), u8,
+                                                    types.Array(types.uint8, 2, "C"), types.int64, types.int64)),
+        "kmer_run": (lambda: kc._build_kmer()[1], (types.Array(types.uint8, 2, "C"), types.Array(types.int64, 2, "C"))
+                     + (types.int64,) * 4),
     }
     local_bytes = {}
     for name, (build, sig) in sigs.items():
