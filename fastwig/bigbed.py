@@ -24,6 +24,7 @@ import itertools
 import os
 import re
 import threading
+import warnings
 import zlib
 from collections import OrderedDict
 
@@ -92,10 +93,12 @@ class BigBed:
         else:
             self._index = read_rtree(src, self.header.fullIndexOffset, bo)
         self.autosql: str | None = self._read_autosql()
+        self.fields: list[Field] = default_fields(self.header.fieldCount, self.header.definedFieldCount)
         if self.autosql is not None:
-            self.fields: list[Field] = parse_autosql(self.autosql, self.path)
-        else:
-            self.fields = default_fields(self.header.fieldCount, self.header.definedFieldCount)
+            try:
+                self.fields = parse_autosql(self.autosql, self.path)
+            except FormatError as exc:      # the records do not need it: name the columns as BED does
+                warnings.warn(f"{exc}; columns named as BED's instead", stacklevel=3)
         if len(self.fields) < 3:
             raise FormatError(f"{self.path}: bigBed declares {len(self.fields)} columns (BED needs 3)")
 

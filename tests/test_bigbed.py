@@ -328,6 +328,7 @@ def test_table_missing_numbers_and_extra_columns(tmp_path):
     assert aliases == {"col4": "score"}
 
 
+@pytest.mark.filterwarnings("ignore:.*autoSql")     # a damaged autoSql only warns
 @pytest.mark.parametrize("seed", range(6))
 def test_damaged_files_raise_fastwig_errors(tmp_path, pybigtools_narrowpeak, seed):
     """Random byte changes and cuts: every outcome is a result or a FastwigError, never another
@@ -384,3 +385,12 @@ def test_records_match_ucsc_library(which, pybigtools_narrowpeak):
                 ours_rows = [(chrom, a, b, *(r.split("\t") if r else []))
                              for a, b, r in zip(s.tolist(), e.tolist(), rest)]
                 assert ours_rows == [tuple(x) for x in bbi.fetch_intervals(str(path), chrom, 0, size)], (path, chrom)
+
+
+def test_autosql_that_does_not_parse_is_not_fatal(tmp_path):
+    path = write_bigbed(tmp_path / "odd.bb", {"c": 100}, [("c", 1, 5, "x\t3")], autosql="not autoSql at all")
+    with pytest.warns(UserWarning, match="autoSql"):
+        bb = fastwig.open(path)
+    assert bb.autosql == "not autoSql at all"     # BED3 + 2 undeclared columns, as the header says
+    assert [f.name for f in bb.fields] == ["chrom", "chromStart", "chromEnd", "field4", "field5"]
+    assert ours(bb, "c", 0, 100) == [(1, 5, "x\t3")]
