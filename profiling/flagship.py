@@ -22,7 +22,7 @@ A. Many tracks.  One bigWig whose R-tree indexes ``--blocks`` data blocks (one s
 B. The Enformer dataset.  64 tracks (the standard workload's 8 tracks of ``profiling/workload.py``,
    8 real copies of each) and a random-sequence FASTA of the workload's chromosomes ->
    ``WindowDataset(tracks, fasta, window=196_608, target_window=114_688, bin_size=128)`` ->
-   ``ds.loader(batch_size, num_workers)``; each of ``--rounds`` epochs starts fresh workers, skips
+   ``ds.loader(batch_size, num_workers)``; each of ``--epochs`` epochs starts fresh workers, skips
    ``--warmup`` batches (worker start, file opens) and times the next ``--batches``.
 
 Files go to ``$FASTWIG_BENCH_DATA`` or ``~/.cache/fastwig-bench`` and are reused when present.
@@ -53,14 +53,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "profiling"))
 
-from workload import cache_dir, ensure_workload  # noqa: E402
+from workload import cache_dir, ensure_workload
 
 GRCH38 = [248956422, 242193529, 198295559, 190214555, 181538259, 170805979, 159345973, 145138636,
           138394717, 133797422, 135086622, 133275309, 114364328, 107043718, 101991189, 90338345,
           83257441, 80373285, 58617616, 64444167, 46709983, 50818468, 156040895, 57227415]
 CHROMS = {(f"chr{i + 1}" if i < 22 else ("chrX", "chrY")[i - 22]): s for i, s in enumerate(GRCH38)}
 MIB = 1 << 20
-ENFORMER = dict(window=196_608, target_window=114_688, bin_size=128)
+ENFORMER = {"window": 196_608, "target_window": 114_688, "bin_size": 128}
 
 
 def spread(values) -> dict:
@@ -136,6 +136,18 @@ def ensure_many(n_tracks: int, n_blocks: int) -> tuple[Path, list[str]]:
     return base, [str(p) for p in paths]
 
 
+def evict(path: str) -> bool:
+    """Ask the kernel to drop the file's pages from the page cache (it may keep some)."""
+    if not hasattr(os, "posix_fadvise"):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    return True
+
+
 # --- A: the measurement, in a fresh process -----------------------------------------------------
 
 def child_many(base: str, paths: list[str], rounds: int, seed: int, prime: bool = False) -> dict:
@@ -147,8 +159,8 @@ def child_many(base: str, paths: list[str], rounds: int, seed: int, prime: bool 
     folder = Path(base).parent
     recs = np.load(folder / "records.npz")
     rng = np.random.default_rng(seed)
-    kinds = {"binned": dict(n=8, width=ENFORMER["window"], bin_size=ENFORMER["bin_size"]),
-             "per_base": dict(n=32, width=1000, bin_size=1)}
+    kinds = {"binned": {"n": 8, "width": ENFORMER["window"], "bin_size": ENFORMER["bin_size"]},
+             "per_base": {"n": 32, "width": 1000, "bin_size": 1}}
 
     sizes = np.array([CHROMS[c] for c in recs["chrom"]])
 
@@ -224,7 +236,8 @@ def report_many(r: dict) -> None:
     n = r["tracks"]
     print(f"\nA. {n} tracks, {r['blocks_per_file']:,} blocks each ({r['threads']} threads)")
     print(f"  first open in the process (loads compiled code): {r['first_open_s'] * 1e3:.1f} ms")
-    print(f"  open per file: {fmt(r['open_s'], 1e3, ' ms')}; all {n}: {r['open_all_s']:.2f} s")
+    pages = "dropped from the page cache first" if r.get("evicted") else "in the page cache"
+    print(f"  open per file ({pages}): {fmt(r['open_s'], 1e3, ' ms')}; all {n}: {r['open_all_s']:.2f} s")
     print(f"  index: {r['index_bytes'] / MIB:.1f} MiB = {r['index_bytes_per_block']:.2f} B per block "
           f"(BigWig.index_nbytes summed)")
     print(f"  RSS before opens {r['rss_before_open'] / MIB:.0f} MiB, after {r['rss_after_open'] / MIB:.0f} MiB "
@@ -322,7 +335,7 @@ def report_dataset(r: dict) -> None:
           f"track-windows/s {r['windows_per_s']['median'] * r['tracks']:,.0f}")
     print(f"  warm-up (worker start, opens, first batches): {fmt(r['warmup_s'], 1, ' s')}; whole epochs, warm-up "
           f"included: windows/s {fmt(r['epoch_windows_per_s'], 1, '', 2)}")
-    print(f"  shapes: " + ", ".join(f"{k} {tuple(v)}" for k, v in r["shapes"].items()))
+    print("  shapes: " + ", ".join(f"{k} {tuple(v)}" for k, v in r["shapes"].items()))
 
 
 # --- driver ------------------------------------------------------------------------------------
@@ -334,7 +347,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--part", choices=("A", "B", "all"), default="all")
     ap.add_argument("--tracks", type=int, default=None, help="A: copies of the genome-scale file (1000)")
     ap.add_argument("--blocks", type=int, default=None, help="A: data blocks of the file (50000)")
-    ap.add_argument("--rounds", type=int, default=None, help="A: batches of each kind, cold and warm; B: epochs")
+    ap.add_argument("--rounds", type=int, default=None, help="A: batches of each kind, cold and warm (10)")
+    ap.add_argument("--epochs", type=int, default=None, help="B: epochs, each with fresh workers (3)")
+    ap.add_argument("--cold-open", action="store_true",
+                    help="A: drop the copies from the page cache (posix_fadvise) before they are opened")
     ap.add_argument("--dataset-tracks", type=int, default=None, help="B: tracks (64)")
     ap.add_argument("--batch-size", type=int, default=None, help="B: windows per batch (8)")
     ap.add_argument("--workers", type=int, default=2, help="B: DataLoader workers")
@@ -346,7 +362,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     small = args.small
-    pick = lambda value, full, quick: value if value is not None else (quick if small else full)  # noqa: E731
+    def pick(value, full, quick):
+        return value if value is not None else (quick if small else full)
 
     if args.child:                              # A's measurement, in its own process
         spec = json.loads(args.child)
@@ -362,23 +379,26 @@ def main(argv=None) -> dict:
     print(f"{result['date']}  {result['machine']}  load {os.getloadavg()[0]:.1f}\n$ {result['command']}")
     if args.part in ("A", "all"):
         base, paths = ensure_many(pick(args.tracks, 1000, 50), pick(args.blocks, 50_000, 5_000))
-        spec = {"base": str(base), "tracks": len(paths), "rounds": pick(args.rounds, 5, 2), "seed": args.seed}
+        spec = {"base": str(base), "tracks": len(paths), "rounds": pick(args.rounds, 10, 2), "seed": args.seed}
         # a first process compiles what the numba cache lacks (compiling holds hundreds of MiB that
         # the reader does not), the second measures
         for prime in (True, False):
+            if args.cold_open and not prime:
+                result["evicted"] = sum(evict(p) for p in paths)
             proc = subprocess.run([sys.executable, __file__, "--child", json.dumps({**spec, "prime": prime})],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, check=False)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode or not lines:
                 sys.stderr.write(proc.stdout + proc.stderr)
                 raise SystemExit(f"the measuring process failed (exit {proc.returncode})")
         result["many_tracks"] = json.loads(lines[-1][len("RESULT "):])
+        result["many_tracks"]["evicted"] = result.get("evicted", 0)
         report_many(result["many_tracks"])
     if args.part in ("B", "all"):
         result["dataset"] = measure_dataset(pick(args.dataset_tracks, 64, 16), pick(args.batch_size, 8, 4),
                                             args.workers, pick(args.warmup, 2 * max(1, args.workers), 2 * max(1, args.workers)),
                                             pick(args.batches, 12, 4),
-                                            pick(args.rounds, 3, 2))
+                                            pick(args.epochs, 3, 2))
         report_dataset(result["dataset"])
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

@@ -93,7 +93,7 @@ def test_sparse_files_have_one_block_per_record(many):
         assert bw.index_nbytes <= 24 * len(bw._index)
 
 
-@pytest.mark.parametrize("cache_bytes", [None, 64 << 10], ids=["default-cache", "cache-too-small"])
+@pytest.mark.parametrize("cache_bytes", [None, 4 << 10], ids=["default-cache", "cache-too-small"])
 @pytest.mark.parametrize("width,bin_size,n", [(1000, 1, 16), (WINDOW, BIN, 4)], ids=["per-base", "enformer-bins"])
 def test_one_call_over_many_files_equals_each_file_alone(many, monkeypatch, cache_bytes, width, bin_size, n):
     bases, records, copies = many
