@@ -161,15 +161,27 @@ class BigWigWriter:
                 pass
 
     # -- records -------------------------------------------------------------------------------
-    def add_intervals(self, chrom: str, starts, ends, values) -> None:
+    def add_intervals(self, chrom, starts, ends, values) -> None:
         """Add bedGraph records ``[starts[i], ends[i])`` with ``values[i]`` on ``chrom``.
 
         Parameters
         ----------
+        chrom : str, or array_like of str, shape (n,)
+            The chromosome of every record, or of each (a bedGraph table's column: each run of one
+            name is added in turn, so "record i" in an error counts from the start of its run).
         starts, ends : array_like of int, shape (n,)
         values : array_like of float, shape (n,)
             Stored as float32; a NaN record is left out.
         """
+        if not isinstance(chrom, str):
+            names = np.asarray(chrom).ravel()
+            starts, ends, values = (np.asarray(a).ravel() for a in (starts, ends, values))
+            if names.size != starts.size:
+                raise RangeError(f"{self.path}: {names.size} chromosome names for {starts.size} records")
+            cuts = [0, *(np.flatnonzero(names[1:] != names[:-1]) + 1).tolist(), names.size]
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                self.add_intervals(str(names[a]), starts[a:b], ends[a:b], values[a:b])
+            return
         cid = self._chrom(chrom)
         starts = np.asarray(starts, dtype=np.int64).ravel()
         ends = np.asarray(ends, dtype=np.int64).ravel()

@@ -347,3 +347,17 @@ def test_summarise_kernel_against_reference(reduction):
         assert np.array_equal(col[:n], ref[name]), name
     for col, name in zip(cols[6:], ["sum", "ssq"]):
         np.testing.assert_allclose(col[:n], ref[name], rtol=1e-5)
+
+
+def test_add_intervals_with_a_chromosome_column(tmp_path, written):
+    """A bedGraph table (chromosome per record) in one call: the same file as one call per chromosome."""
+    path, chroms, records = written
+    names = np.concatenate([np.full(r[0].size, c) for c, r in records.items()])
+    s, e, v = (np.concatenate([r[j] for r in records.values()]) for j in range(3))
+    with fastwig.BigWigWriter(tmp_path / "table.bw", chroms, items_per_slot=512, compressor="zlib") as w:
+        w.add_intervals(names, s, e, v)
+    again = write(tmp_path / "calls.bw", chroms, records, items_per_slot=512, compressor="zlib")
+    assert (tmp_path / "table.bw").read_bytes() == again.read_bytes()
+    with pytest.raises(fastwig.RangeError, match="2 chromosome names for 3 records"):
+        with fastwig.BigWigWriter(tmp_path / "bad.bw", chroms) as w:
+            w.add_intervals(["chr1", "chr1"], [0, 5, 9], [5, 9, 12], [1, 2, 3])
