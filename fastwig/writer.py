@@ -132,7 +132,8 @@ class BigWigWriter:
         self._blocks: list[tuple[int, int, int, Future, int]] = []  # (cid, start, end, task, index in it)
         self._batch: list[tuple[int, int, int, bytes]] = []         # blocks not yet handed to the pool
         self._max_raw = 0
-        self._pool = ThreadPoolExecutor(max_workers=resolve_threads(threads), thread_name_prefix="fastwig-write")
+        self.threads = resolve_threads(threads)
+        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="fastwig-write")
         try:
             self._file = open(self.path, "wb")
         except OSError as exc:
@@ -415,7 +416,10 @@ class BigWigWriter:
     def _summarise(self, cids, starts, ends, values, reduction: int) -> np.ndarray:
         """The first zoom level: chromosomes are summarised in parallel on the pool (no summary spans
         two chromosomes, and the kernel releases the GIL)."""
-        cuts = [0, *(np.flatnonzero(np.diff(cids)) + 1).tolist(), cids.size]
+        bounds = np.concatenate([[0], np.flatnonzero(np.diff(cids)) + 1, [cids.size]])
+        # a few chunks of whole chromosomes per thread (one task per scaffold would cost more than it)
+        want = np.linspace(0, cids.size, 4 * self.threads + 1)
+        cuts = np.unique(bounds[np.searchsorted(bounds, want)]).tolist()
         parts = self._pool.map(lambda ab: self._summarise_range(cids[ab[0]:ab[1]], starts[ab[0]:ab[1]],
                                                                 ends[ab[0]:ab[1]], values[ab[0]:ab[1]], reduction),
                                zip(cuts[:-1], cuts[1:]))

@@ -361,3 +361,25 @@ def test_add_intervals_with_a_chromosome_column(tmp_path, written):
     with pytest.raises(fastwig.RangeError, match="2 chromosome names for 3 records"):
         with fastwig.BigWigWriter(tmp_path / "bad.bw", chroms) as w:
             w.add_intervals(["chr1", "chr1"], [0, 5, 9], [5, 9, 12], [1, 2, 3])
+
+
+def test_many_scaffolds(tmp_path):
+    """3,000 chromosomes (a B+ tree of several levels, zoom work split across chromosome chunks)."""
+    rng = np.random.default_rng(9)
+    chroms = {f"scaffold_{i}": int(rng.integers(2_000, 20_000)) for i in range(3000)}
+    records = coverage_like(rng, chroms, 60)
+    path = write(tmp_path / "scaf.bw", chroms, records, block_size=16)
+    ref = pyBigWig.open(str(path))
+    assert ref.chroms() == chroms
+    with fastwig.open(path) as bw:
+        assert len(bw.zooms) >= 1
+        ids = {c: i for i, c in enumerate(chroms)}
+        cids = np.concatenate([np.full(r[0].size, ids[c]) for c, r in records.items()])
+        s, e, v = (np.concatenate([r[j] for r in records.values()]) for j in range(3))
+        ref0 = _ucsc_summaries(cids, s, e, v, list(chroms.values()), bw.zooms[0])
+        got0 = np.concatenate([bw._zoom_records(0, ids[c], 0, chroms[c]) for c in chroms])
+        assert np.array_equal(got0["chromStart"], ref0["s"]) and np.array_equal(got0["validCount"], ref0["n"])
+        for chrom in list(chroms)[::250]:
+            want = dense(records[chrom], chroms[chrom])
+            assert np.array_equal(bw.values(chrom), want, equal_nan=True)
+            assert np.array_equal(np.array(ref.values(chrom, 0, chroms[chrom]), np.float32), want, equal_nan=True)
