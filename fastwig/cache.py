@@ -4,7 +4,10 @@ Blocks are appended at the ring's head; when the head wraps, the blocks it overw
 (first in, first out).  Where each cached block lies is kept by the cache itself, in a hash table of
 flat arrays keyed by (file, block) and sized by the blocks it holds (``kernels/cachemap.py``): an
 open file costs the cache nothing per block of its index, and the planner probes the table inside
-its compiled loop.  The ring's size is ``fastwig.config.settings.cache_bytes``.
+its compiled loop.  The ring's size is ``fastwig.config.settings.cache_bytes``; the table is held to
+a quarter of that (:data:`TABLE_SHARE`): files of tiny blocks would otherwise fill the ring with
+entries that cost more than their bytes (36-byte blocks: 210 bytes of table each), so past that
+many entries the oldest blocks are forgotten first.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from .config import settings
 UNTIL_COMPLETE = np.iinfo(np.int64).max
 _uids = itertools.count(1)
 MIN_SLOTS = 1024
+TABLE_SHARE = 4                       # the table takes at most cache_bytes / TABLE_SHARE
+SLOT_BYTES = 8 * (1 + cachemap.N_VALUES)
 
 
 class FileCacheState:
@@ -116,12 +121,32 @@ class BlockCache:
         of one length); an entry of the same block (a shorter, early-exit prefix) is replaced."""
         leaves, pos, length, flags, until = (np.ascontiguousarray(a, np.int64) for a in (leaves, pos, length, flags, until))
         with self.lock:
+            room = self.max_entries - self._live
+            if leaves.size > room:
+                room = self._forget_oldest(leaves.size, pos)
+                if leaves.size > room:   # the batch alone brings more entries than the table may hold
+                    leaves, pos, length, flags, until = (a[a.size - room:] for a in (leaves, pos, length, flags, until))
             keys, _ = self.table
             if 2 * (self._filled + leaves.size) > keys.size:
                 self._grow(self._live + leaves.size)
             added, reused = cachemap.insert(*self.table, state.uid, leaves, pos, length, flags, until)
             self._live += added
             self._filled += added - reused
+
+    @property
+    def max_entries(self) -> int:
+        """Most blocks the table may hold: its slots (at most 4 per entry) within ``capacity / TABLE_SHARE``."""
+        return max(MIN_SLOTS // 4, self.capacity // TABLE_SHARE // (4 * SLOT_BYTES))
+
+    def _forget_oldest(self, need: int, new_pos: np.ndarray) -> int:
+        """Forget the oldest blocks (the ring's previous lap past the head, then this lap before the new
+        blocks) until ``need`` more entries fit; returns the room made."""
+        self.evict(self.head, self.capacity)
+        room = self.max_entries - self._live
+        if need > room and new_pos.size:
+            self.evict(0, int(new_pos.min()))
+            room = self.max_entries - self._live
+        return max(room, 0)
 
     def lookup(self, state: FileCacheState, leaves: np.ndarray) -> tuple[np.ndarray, ...]:
         """(pos, length, flags, until) of blocks ``leaves`` of ``state``'s file: int64 arrays, pos -1

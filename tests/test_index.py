@@ -297,6 +297,7 @@ def test_cache_table_against_a_dict():
     """Inserts, replacements, evictions by ring range and growth agree with a dict of entries."""
     rng = np.random.default_rng(13)
     cache = BlockCache()
+    cache.capacity = 1 << 30    # the table's cap (a share of the ring's bytes) must not bind here
     states = [FileCacheState(10_000) for _ in range(4)]
     ref: dict[tuple[int, int], tuple[int, int, int, int]] = {}
     peak = 0
