@@ -35,6 +35,7 @@ from .autosql import Field, default_fields, parse_autosql
 from .chromtree import read_chrom_tree
 from .errors import FastwigError, FormatError
 from .header import Header, Summary, ZoomLevel, read_extension, read_header, read_summary, read_zoom_levels
+from .io import FileSource
 from .reader import BigWig, _empty_index
 from .rtree import CHROM_SHIFT, BlockIndex, read_rtree
 
@@ -63,6 +64,10 @@ class BigBed:
     fields : list[Field]
         The columns: chrom, chromStart, chromEnd, then the ones :meth:`entries` returns in ``rest``.
     """
+
+    path: str
+    _src: FileSource
+    _closed: bool
 
     # open, close and pickle exactly as BigWig does (same attributes, same checks); _load differs
     __init__ = BigWig.__init__
@@ -160,14 +165,15 @@ class BigBed:
         rest : list of str
             (k,) the rest of each BED line (columns 4 onward, tab-separated; "" for BED3).
         """
-        cid, start, end = self._resolve(chrom, start, end)
+        cid, start, end = self._resolve(chrom, start, end)  # type: ignore[misc]  # BigWig's, same attributes
         lo = np.array([(cid << CHROM_SHIFT) + start], dtype=np.int64)
         hi = np.array([(cid << CHROM_SHIFT) + max(end, start + 1)], dtype=np.int64)
         _, leaves = self._index.overlapping(lo, hi)
-        empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), [])
         if leaves.size == 0 or end == start:
-            return empty
-        starts, ends, rest = [], [], []
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), []
+        starts: list[np.ndarray] = []
+        ends: list[np.ndarray] = []
+        rest: list[str] = []
         for fields, rests in self._blocks(leaves.tolist()):
             keep = np.flatnonzero((fields[:, 0] == cid) & (fields[:, 1] < end) & (fields[:, 2] > start))
             starts.append(fields[keep, 1])

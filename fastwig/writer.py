@@ -106,7 +106,8 @@ class BigWigWriter:
                  zoom_levels: int = 10, items_per_slot: int = 1024, block_size: int = 256,
                  compress_level: int = 6, compressor: str = "auto", threads: int | None = None):
         self.path = os.fspath(path)
-        pairs = list(chroms.items()) if isinstance(chroms, Mapping) else [tuple(c) for c in chroms]
+        pairs: list[tuple[str, int]] = list(chroms.items()) if isinstance(chroms, Mapping) else \
+            [(name, size) for name, size in chroms]
         if not 1 <= items_per_slot <= 65535:
             raise RangeError(f"{self.path}: items_per_slot must lie in [1, 65535], got {items_per_slot}")
         if block_size < 2:
@@ -126,7 +127,7 @@ class BigWigWriter:
         self.compress_level = compress_level
         self._deflate, self.compressor = _deflater(compress_level, compressor, self.path)
         self._last_end = np.zeros(len(pairs), dtype=np.int64)     # end of each chromosome's last record
-        self._records: list[tuple[np.ndarray, ...]] = []          # (cid, starts, ends, values) per call
+        self._records: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # (cid, starts, ends, values)
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # bedGraph not yet in a block
         self._pending_cid, self._pending_n = -1, 0
         self._blocks: list[tuple[int, int, int, Future, int]] = []  # (cid, start, end, task, index in it)
@@ -381,7 +382,7 @@ class BigWigWriter:
         if self.zoom_levels == 0 or cids.size == 0:
             return [], np.zeros(0, np.int64)
         res = max(int((ends - starts).sum() / cids.size), _MIN_ZOOM)
-        scales = []
+        scales: list[int] = []
         while len(scales) < 10:                 # UCSC tries 10 scales, and none past 1e9
             scales.append(res)
             if res > 1_000_000_000:
@@ -399,7 +400,8 @@ class BigWigWriter:
         if not fits:
             return
         reduction, count = scales[fits[0]], int(counts[fits[0]])
-        level = self._summarise(*records, reduction)
+        cids, starts, ends, values = records
+        level = self._summarise(cids, starts, ends, values, reduction)
         yield reduction, level
         for _ in range(self.zoom_levels - 1):
             reduction *= _ZOOM_INCREMENT
@@ -430,7 +432,7 @@ class BigWigWriter:
         cols = [np.empty(room, np.uint32) for _ in range(4)] + [np.empty(room, np.float32) for _ in range(4)]
         n = _zoom.summarise(cids, starts, ends, values, self._sizes, reduction, *cols)
         out = np.empty(n, _ZOOM_RECORD)
-        for name, col in zip(_ZOOM_RECORD.names, cols):
+        for name, col in zip(_ZOOM_RECORD.names or (), cols):
             out[name] = col[:n]
         return out
 
