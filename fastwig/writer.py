@@ -25,6 +25,7 @@ at most 4 times its reduction, until a level would not shrink (or ``zoom_levels`
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import struct
 import zlib
@@ -49,8 +50,17 @@ from .config import resolve_threads
 from .errors import ChromNotFound, FastwigError, RangeError
 from .kernels import zoom as _zoom
 
-__all__ = ["BigWigWriter", "BedGraph", "VarStep", "FixedStep", "write_bigwig", "bigwig_from_arrays",
-           "BIGWIG_MAGIC", "BPT_MAGIC", "CIRTREE_MAGIC"]
+__all__ = [
+    "BIGWIG_MAGIC",
+    "BPT_MAGIC",
+    "CIRTREE_MAGIC",
+    "BedGraph",
+    "BigWigWriter",
+    "FixedStep",
+    "VarStep",
+    "bigwig_from_arrays",
+    "write_bigwig",
+]
 
 _U32_MAX = 2**32 - 1
 _BEDGRAPH, _FIXEDSTEP = 1, 3
@@ -136,7 +146,7 @@ class BigWigWriter:
         self.threads = resolve_threads(threads)
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="fastwig-write")
         try:
-            self._file = open(self.path, "wb")
+            self._file = open(self.path, "wb")  # noqa: SIM115 - written across calls, closed by close()
         except OSError as exc:
             self._pool.shutdown()
             raise FastwigError(f"{self.path}: cannot write: {exc.strerror}") from exc
@@ -181,7 +191,7 @@ class BigWigWriter:
             if names.size != starts.size:
                 raise RangeError(f"{self.path}: {names.size} chromosome names for {starts.size} records")
             cuts = [0, *(np.flatnonzero(names[1:] != names[:-1]) + 1).tolist(), names.size]
-            for a, b in zip(cuts[:-1], cuts[1:]):
+            for a, b in itertools.pairwise(cuts):
                 self.add_intervals(str(names[a]), starts[a:b], ends[a:b], values[a:b])
             return
         cid = self._chrom(chrom)
@@ -424,7 +434,7 @@ class BigWigWriter:
         cuts = np.unique(bounds[np.searchsorted(bounds, want)]).tolist()
         parts = self._pool.map(lambda ab: self._summarise_range(cids[ab[0]:ab[1]], starts[ab[0]:ab[1]],
                                                                 ends[ab[0]:ab[1]], values[ab[0]:ab[1]], reduction),
-                               zip(cuts[:-1], cuts[1:]))
+                               itertools.pairwise(cuts))
         return np.concatenate(list(parts))
 
     def _summarise_range(self, cids, starts, ends, values, reduction: int) -> np.ndarray:

@@ -83,10 +83,8 @@ def _open(k, cid, start, end, v32, out_cid, out_start, out_end, out_count, out_m
 @numba.njit(inline="always", **_JIT)
 def _add(k, overlap, v, v32, out_count, out_min, out_max, out_sum, out_ssq):
     out_count[k] += overlap
-    if out_min[k] > v32:
-        out_min[k] = v32
-    if out_max[k] < v32:
-        out_max[k] = v32
+    out_min[k] = min(out_min[k], v32)
+    out_max[k] = max(out_max[k], v32)
     out_sum[k] = np.float32(np.float64(out_sum[k]) + v * overlap)
     out_ssq[k] = np.float32(np.float64(out_ssq[k]) + v * v * overlap)
 
@@ -104,10 +102,8 @@ def reduce_summaries(cid, start, end, count, vmin, vmax, vsum, vssq, reduction):
         else:
             end[k] = end[i]
             count[k] += count[i]
-            if vmin[k] > vmin[i]:
-                vmin[k] = vmin[i]
-            if vmax[k] < vmax[i]:
-                vmax[k] = vmax[i]
+            vmin[k] = min(vmin[k], vmin[i])
+            vmax[k] = max(vmax[k], vmax[i])
             vsum[k] += vsum[i]
             vssq[k] += vssq[i]
     return k + 1

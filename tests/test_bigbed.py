@@ -148,11 +148,11 @@ def test_pybigtools_narrowpeak(pybigtools_narrowpeak):
 
 
 @pytest.mark.parametrize("variant", [
-    dict(),
-    dict(byte_order=">"),
-    dict(compress=False),
-    dict(version=1, total_summary=False),
-    dict(items_per_block=3, rtree_block_size=2),
+    {},
+    {"byte_order": ">"},
+    {"compress": False},
+    {"version": 1, "total_summary": False},
+    {"items_per_block": 3, "rtree_block_size": 2},
 ])
 def test_generated_variants(tmp_path, variant):
     rng = np.random.default_rng(5)
@@ -251,10 +251,9 @@ def test_malformed(tmp_path, pybigtools_narrowpeak):
     for cut in (first_block + 5, len(good) // 2, index_at + 60):
         p = tmp_path / f"cut{cut}.bb"
         p.write_bytes(good[:cut])
-        with pytest.raises(fastwig.FormatError, match=p.name):
-            with fastwig.open(p) as bb:
-                for chrom in bb.chroms:
-                    bb.entries(chrom)
+        with pytest.raises(fastwig.FormatError, match=p.name), fastwig.open(p) as bb:
+            for chrom in bb.chroms:
+                bb.entries(chrom)
     # truncated after open: the read of a block raises
     p = tmp_path / "shrinks.bb"
     p.write_bytes(good)
@@ -267,10 +266,9 @@ def test_malformed(tmp_path, pybigtools_narrowpeak):
     corrupt = bytearray(good)
     corrupt[first_block:first_block + 16] = b"\xff" * 16
     (tmp_path / "garbage.bb").write_bytes(bytes(corrupt))
-    with pytest.raises(fastwig.FormatError, match="garbage.bb"):
-        with fastwig.open(tmp_path / "garbage.bb") as bb:
-            for chrom in bb.chroms:
-                bb.entries(chrom)
+    with pytest.raises(fastwig.FormatError, match="garbage.bb"), fastwig.open(tmp_path / "garbage.bb") as bb:
+        for chrom in bb.chroms:
+            bb.entries(chrom)
 
 
 def test_record_cut_inside_block(tmp_path):
@@ -360,7 +358,7 @@ def test_threads_share_one_bigbed(pybigtools_narrowpeak):
     thread does."""
     from concurrent.futures import ThreadPoolExecutor
 
-    path, chroms, _ = pybigtools_narrowpeak
+    path, _chroms, _ = pybigtools_narrowpeak
     rng = np.random.default_rng(2)
     queries = [(c, int(a), int(a) + 5000) for c in ("chr1", "chr2") for a in rng.integers(0, 1_400_000, 150)]
     with fastwig.open(path) as bb:

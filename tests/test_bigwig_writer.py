@@ -89,7 +89,7 @@ def test_read_back_by_pybigwig_and_pybigtools(written):
 
 
 def test_total_summary(written):
-    path, chroms, records = written
+    path, _chroms, records = written
     s, e, v = (np.concatenate([r[j] for r in records.values()]) for j in range(3))
     w, v = (e - s).astype(np.float64), v.astype(np.float64)
     head = pyBigWig.open(str(path)).header()       # (pyBigWig gives min and max as integers)
@@ -258,10 +258,9 @@ def test_empty_file(tmp_path):
     ([("c", [0, 1], [1], [1, 2])], "differ in length"),
 ])
 def test_order_and_range_errors(tmp_path, calls, match):
-    with pytest.raises(fastwig.RangeError, match=match):
-        with fastwig.BigWigWriter(tmp_path / "bad.bw", {"c": 100}) as w:
-            for chrom, s, e, v in calls:
-                w.add_intervals(chrom, s, e, v)
+    with pytest.raises(fastwig.RangeError, match=match), fastwig.BigWigWriter(tmp_path / "bad.bw", {"c": 100}) as w:
+        for chrom, s, e, v in calls:
+            w.add_intervals(chrom, s, e, v)
     assert not (tmp_path / "bad.bw").exists()       # an aborted file is removed
 
 
@@ -351,7 +350,7 @@ def test_summarise_kernel_against_reference(reduction):
 
 def test_add_intervals_with_a_chromosome_column(tmp_path, written):
     """A bedGraph table (chromosome per record) in one call: the same file as one call per chromosome."""
-    path, chroms, records = written
+    _path, chroms, records = written
     names = np.concatenate([np.full(r[0].size, c) for c, r in records.items()])
     s, e, v = (np.concatenate([r[j] for r in records.values()]) for j in range(3))
     with fastwig.BigWigWriter(tmp_path / "table.bw", chroms, items_per_slot=512, compressor="zlib") as w:
