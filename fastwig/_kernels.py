@@ -2,7 +2,7 @@
 editable install map there (pyproject's ``package-dir``).  There is no top-level ``kernels`` package:
 one on a user's path must never be picked up instead (tests/test_layers.py keeps this)."""
 
-from .kernels import bins, cachemap, decode, expand, inflate, onehot, pack, plan, rtree, section, stats, status
+from .kernels import bins, cachemap, decode, expand, inflate, kmer, onehot, pack, plan, rtree, section, stats, status
 
 
 def cuda_module():
@@ -12,4 +12,4 @@ def cuda_module():
     return cuda
 
 
-__all__ = ["bins", "cachemap", "decode", "expand", "inflate", "onehot", "pack", "plan", "rtree", "section", "stats", "status", "cuda_module"]
+__all__ = ["bins", "cachemap", "decode", "expand", "inflate", "kmer", "onehot", "pack", "plan", "rtree", "section", "stats", "status", "cuda_module"]
