@@ -42,8 +42,11 @@ STAT_COVERAGE = 4
 CHUNK = 256
 
 # Bases per item: a window longer than this is split into parts of whole bins, so that a batch of a
-# few long windows still gives every thread work (16,384 bases: 12 parts per Enformer window).
-ITEM_BASES = 1 << 14
+# few long windows still gives every thread work.  The CPU takes 65,536 (3 parts per Enformer window:
+# a 16-window batch over 8 tracks is 384 items for 2 threads; 16,384 cost 8% more in finding each
+# part's first records); the GPU, whose threads are many and slow, 16,384.
+ITEM_BASES = 1 << 16
+ITEM_BASES_GPU = 1 << 14
 
 # min and max run in float32, the values' type (float64 compares would convert every value)
 INF32 = np.float32(np.inf)
@@ -57,9 +60,9 @@ FAST = 0
 PAINTED = 1
 
 
-def parts_per_row(nbins: int, bin_size: int) -> int:
+def parts_per_row(nbins: int, bin_size: int, item_bases: int = ITEM_BASES) -> int:
     """Items each (window, track) row is split into (host-side helper of both drivers)."""
-    step = max(1, ITEM_BASES // bin_size)
+    step = max(1, item_bases // bin_size)
     return max(1, -(-nbins // step))
 
 
@@ -111,10 +114,11 @@ def add_span(out, obase, s, e, v, n, total, lo, hi, j, bin_end, bin_size, stat, 
         t = e if e < bin_end else bin_end
         n += t - s
         total += np.float64(v) * (t - s)
-        if v < lo:
-            lo = v
-        if v > hi:
-            hi = v
+        if stat == STAT_MIN or stat == STAT_MAX:
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
         s = t
     return n, total, lo, hi, j, bin_end
 
@@ -153,6 +157,7 @@ def bin_records(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
     total = 0.0
     lo = INF32
     hi = -INF32
+    minmax = stat == STAT_MIN or stat == STAT_MAX   # mean, sum and coverage need no running min and max
     if oob_covers and rs < 0:        # bases before the chromosome
         n, total, lo, hi, j, bin_end = add_span(out, obase, rs, re if re < 0 else 0, oob, n, total, lo, hi, j,
                                                 bin_end, bin_size, stat, covered_only, missing)
@@ -217,10 +222,11 @@ def bin_records(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                         if s < bin_end:
                             n += e - s
                             total += np.float64(v) * (e - s)
-                            if v < lo:
-                                lo = v
-                            if v > hi:
-                                hi = v
+                            if minmax:
+                                if v < lo:
+                                    lo = v
+                                if v > hi:
+                                    hi = v
                             continue
                     n, total, lo, hi, j, bin_end = add_span(out, obase, s, e, v, n, total, lo, hi, j, bin_end,
                                                             bin_size, stat, covered_only, missing)

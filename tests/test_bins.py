@@ -96,7 +96,7 @@ def test_edge_cases_every_stat(files, case):
                                  f"{case} {stat} covered_only={covered_only} oob={oob} start={starts[i]}")
 
 
-@pytest.mark.parametrize("bin_size,width", [(1000, 40_000), (3000, 48_000), (20_000, 60_000), (128, 196_608)])
+@pytest.mark.parametrize("bin_size,width", [(1000, 140_000), (3000, 192_000), (70_000, 210_000), (128, 196_608)])
 def test_items_split_long_windows(files, bin_size, width):
     """Windows longer than kernels.bins.ITEM_BASES are split into parts of whole bins; bin sizes that
     do not divide a part, and bins longer than a part, still give the reference."""

@@ -280,7 +280,7 @@ class CudaExecutor:
                                 rt.reshape(out, rows * req.width), *self.serial_launch, self.stream)
             self.clock.device("expand")
             return
-        per_row = bins.parts_per_row(req.nbins, req.bin_size)
+        per_row = bins.parts_per_row(req.nbins, req.bin_size, bins.ITEM_BASES_GPU)
         painted = _device_buffer(kc, self.dev_id, "painted", 8 * rows * per_row)
         kc.bin_batch_gpu(*common, sec["chrom_len"], req.n_tracks, req.bin_size, per_row, req.nbins, req.stat_code,
                          req.covered_only, req.missing, req.oob_value, req.oob_covers, rt.reshape(out, rows * req.nbins),
