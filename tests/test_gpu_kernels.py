@@ -90,13 +90,12 @@ def test_scan_gpu_passes_a_failed_inflate_through_as_the_first_error(gpu, sectio
     assert flags[3] == -4 and length[3] == 0 and int(err[0]) == 3
 
 
-@pytest.mark.parametrize("missing, oob", [(0.0, 0.0), (np.nan, -1.0), (2.5, np.nan)])
-def test_expand_twins_match_the_reference(gpu, sections, missing, oob):
-    """Windows before, across and past chromosome ends; items with no chromosome (-1); random block lists."""
+@pytest.fixture(scope="module")
+def items(sections):
+    """A batch over the scanned edge table: 6 windows (before, across and past chromosome ends) x 3
+    tracks, each item with a random list of the good blocks; some items have no chromosome (-1)."""
     s = sections
     good = np.flatnonzero(s.flags >= 0)
-    blk_len = np.where(s.flags >= 0, s.blen, 0)
-    blk_flags = np.where(s.flags >= 0, s.flags, 0)
     windows = np.array([-20, 0, 7, 95, 180, 390], np.int64)
     n, n_tracks, width = windows.size, 3, 48
     rng = np.random.default_rng(3)
@@ -105,22 +104,65 @@ def test_expand_twins_match_the_reference(gpu, sections, missing, oob):
         lists.append(np.sort(good[rng.random(good.size) < 0.4]))     # file order = arena order here
         chrom.append(-1 if item % 7 == 5 else item % 2)
         chrom_len.append([400, 150, 10_000][item % 3])
-    bptr = np.concatenate(([0], np.cumsum([x.size for x in lists]))).astype(np.int64)
-    blist = np.concatenate(lists).astype(np.int64)
-    chrom = np.array(chrom, np.int64)
-    chrom_len = np.array(chrom_len, np.int64)
     a = s.scanned
-    u32, f32 = a.view(np.uint32), a.view(np.float32)          # read only: host copies are fine
-    e_cpu = np.full(n * n_tracks * width, 123.0, np.float32)
-    expand.expand_batch_cpu(a, u32, f32, s.lo, blk_len, blk_flags, bptr, blist, chrom, windows, np.int64(width),
-                            chrom_len, np.float32(missing), np.float32(oob), e_cpu, 0, n * n_tracks)
-    e_gpu = np.full(n * n_tracks * width, 123.0, np.float32)
-    gpu.expand_batch_gpu(a, u32, f32, s.lo, blk_len, blk_flags, bptr, blist, chrom, windows, width, chrom_len,
-                         missing, oob, e_gpu, TPB, BLOCKS)
-    assert_same_bits(e_gpu, e_cpu, "GPU vs CPU")
-    ref = _expand_reference(a, s.lo, blk_len, bptr, blist, chrom, windows, width, chrom_len,
+    blocks = (a, a.view(np.uint32), a.view(np.float32), s.lo,       # read only: host copies are fine
+              np.where(s.flags >= 0, s.blen, 0), np.where(s.flags >= 0, s.flags, 0),
+              np.concatenate(([0], np.cumsum([x.size for x in lists]))).astype(np.int64),
+              np.concatenate(lists).astype(np.int64))
+    return SimpleNamespace(blocks=blocks, chrom=np.array(chrom, np.int64), windows=windows, n=n,
+                           n_tracks=n_tracks, width=width, chrom_len=np.array(chrom_len, np.int64))
+
+
+def _reference_rows(items, missing, oob):
+    a, _, _, lo, blk_len, _, bptr, blist = items.blocks
+    ref = _expand_reference(a, lo, blk_len, bptr, blist, items.chrom, items.windows, items.width, items.chrom_len,
                             np.float32(missing), np.float32(oob))
-    assert_same_bits(e_cpu, ref, "CPU vs reference")
+    return ref.reshape(items.n * items.n_tracks, items.width)
+
+
+@pytest.mark.parametrize("missing, oob", [(0.0, 0.0), (np.nan, -1.0), (2.5, np.nan)])
+def test_expand_twins_match_the_reference(gpu, items, missing, oob):
+    t = items
+    rows = t.n * t.n_tracks
+    e_cpu = np.full(rows * t.width, 123.0, np.float32)
+    expand.expand_batch_cpu(*t.blocks, t.chrom, t.windows, np.int64(t.width), t.chrom_len, np.float32(missing),
+                            np.float32(oob), e_cpu, 0, rows)
+    e_gpu = np.full(rows * t.width, 123.0, np.float32)
+    gpu.expand_batch_gpu(*t.blocks, t.chrom, t.windows, t.width, t.chrom_len, missing, oob, e_gpu, TPB, BLOCKS)
+    assert_same_bits(e_gpu, e_cpu, "GPU vs CPU")
+    assert_same_bits(e_cpu, _reference_rows(t, missing, oob).ravel(), "CPU vs reference")
+
+
+@pytest.mark.parametrize("oob", [np.nan, -1.0], ids=["oob uncovered", "oob covered"])
+@pytest.mark.parametrize("per_row", [1, 3])
+@pytest.mark.parametrize("stat", range(len(STATS)), ids=STATS)
+@pytest.mark.parametrize("bin_size", [1, 4, 6, 48])
+def test_bins_twins_match_the_reference(gpu, items, bin_size, stat, per_row, oob):
+    """Bins straight from records, fast path and painted path (overlapping rows of the edge table),
+    each row in one item or split into parts; both conventions for uncovered bases, three fill values.
+    The reference: per-base rows (last record wins), then float64 statistics per bin."""
+    t = items
+    rows, nbins = t.n * t.n_tracks, t.width // bin_size
+    oob_covers = not np.isnan(oob)
+    paths = set()
+    for covered_only in (False, True):
+        for missing in (0.0, np.nan, -1.25):
+            label = f"covered_only={covered_only} missing={missing}"
+            args = (t.chrom, t.windows, t.chrom_len, np.int64(t.n_tracks), np.int64(bin_size), np.int64(per_row),
+                    np.int64(nbins), np.int64(stat), covered_only, np.float32(missing), np.float32(oob), oob_covers)
+            b_cpu = np.full(rows * nbins, 9.0, np.float32)
+            p_cpu = np.full(rows * per_row, -1, np.int64)
+            bins.bin_batch_cpu(*t.blocks, *args, b_cpu, p_cpu, 0, rows * per_row)
+            b_gpu = np.full(rows * nbins, 9.0, np.float32)
+            p_gpu = np.full(rows * per_row, -1, np.int64)
+            gpu.bin_batch_gpu(*t.blocks, *args, b_gpu, p_gpu, TPB, BLOCKS)
+            assert_same_bits(b_gpu, b_cpu, f"GPU vs CPU, {label}")
+            assert np.array_equal(p_gpu, p_cpu), label
+            paths |= set(p_cpu.tolist())
+            base = _reference_rows(t, np.nan, oob)        # NaN: uncovered (no record, a NaN record, oob unset)
+            want = _bins_reference(base, bin_size, stat, covered_only, np.float32(missing))
+            assert_same_bits(b_cpu, want.ravel(), f"CPU vs reference, {label}")
+    assert paths == {bins.FAST, bins.PAINTED}, "the batch no longer reaches both paths"
 
 
 # --- compiled for a real device, without one ------------------------------------------------------
@@ -297,4 +339,31 @@ def _expand_reference(arena, lo, length, bptr, blist, chrom, starts, width, chro
         x = np.arange(ws, ws + width)
         row[(x < 0) | (x >= chrom_len[item])] = oob
         out[(w * n_tracks + t) * width:(w * n_tracks + t + 1) * width] = row
+    return out
+
+
+def _bins_reference(src, bin_size, stat, covered_only, missing):
+    """Plain-Python statistics of each bin of per-base rows (NaN: uncovered), as ``kernels.bins.bin_value``
+    documents them: float64 running sums, uncovered bases counted as ``missing`` unless ``covered_only``,
+    min/max by ``<``/``>`` comparisons (so a NaN fill value never becomes the minimum or maximum)."""
+    rows, width = src.shape
+    out = np.empty((rows, width // bin_size), np.float32)
+    fill = float(missing)
+    for r in range(rows):
+        for b in range(width // bin_size):
+            vals = [float(v) for v in src[r, b * bin_size:(b + 1) * bin_size] if not np.isnan(v)]
+            if stat == 4:
+                out[r, b] = len(vals) / bin_size
+                continue
+            n, total, lo, hi = len(vals), 0.0, float("inf"), float("-inf")
+            for v in vals:
+                total += v
+                lo = min(lo, v)
+                hi = max(hi, v)
+            if n < bin_size and not covered_only:
+                total += fill * (bin_size - n)
+                lo = min(lo, fill)
+                hi = max(hi, fill)
+                n = bin_size
+            out[r, b] = missing if n == 0 else [total / n, total, lo, hi][stat]
     return out
