@@ -60,7 +60,7 @@ SM90 = {
 }
 
 #: every kernel builder of fastwig.kernels.cuda, in pipeline order, then the sequence kernels
-KERNELS = ("inflate", "scan", "expand", "bins", "onehot", "integer", "kmer")
+KERNELS = ("inflate", "scan", "expand", "bins", "onehot", "integer", "kmer_code", "kmer_run")
 
 
 class ToolkitMissing(RuntimeError):
@@ -228,8 +228,10 @@ def signatures(kc) -> dict[str, tuple]:
                  + (types.boolean, types.float32, types.float32, types.boolean, f32, i64), serial),
         "onehot": (kc._build_onehot, (u8_2d, u8, types.Array(types.float32, 3, "C"), types.float32), tpb),
         "integer": (kc._build_integer, (u8_2d, u8, u8_2d), tpb),
-        "kmer": (kc._build_kmer, (u8_2d, u8, types.Array(types.int64, 2, "C"), types.int64, types.int64,
-                                  types.int64), tpb),
+        # _build_kmer makes two kernels: bases to 2-bit lanes, then token runs from the lanes
+        "kmer_code": (lambda: kc._build_kmer()[0], (u8_2d, u8, u8_2d, types.int64, types.int64), tpb),
+        "kmer_run": (lambda: kc._build_kmer()[1], (u8_2d, types.Array(types.int64, 2, "C"), types.int64, types.int64,
+                                                   types.int64, types.int64), tpb),
     }
 
 

@@ -60,7 +60,8 @@ def test_the_report_covers_every_kernel_builder():
     from fastwig._kernels import cuda_module
 
     builders = {n[len("_build_"):] for n in dir(cuda_module()) if n.startswith("_build_")}
-    assert builders == set(ptx_report.KERNELS)
+    # a builder of several kernels (kmer: code, run) has one report entry each, named builder_part
+    assert builders == {name.split("_")[0] for name in ptx_report.KERNELS}
 
 
 def test_ptxas_assembles_every_kernel(assembled):
