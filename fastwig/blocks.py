@@ -19,21 +19,6 @@ from .pool import run_items
 
 
 @dataclass
-class BlockSet:
-    """Canonical blocks in one arena: block i is ``arena[lo[i]:lo[i]+length[i]]`` with scan ``flags[i]``."""
-
-    arena: np.ndarray
-    lo: np.ndarray
-    length: np.ndarray
-    flags: np.ndarray
-
-    def views(self):
-        """The arena as uint8, uint32 and float32 (the kernels read fields through the wider views)."""
-        a = self.arena[: self.arena.size & ~3]
-        return a, a.view(np.uint32), a.view(np.float32)
-
-
-@dataclass
 class RowPlan:
     """Blocks of a batch of (window, track) items.
 
