@@ -10,8 +10,9 @@ from .batch import read_windows
 from .config import settings
 from .errors import ChromNotFound, CudaUnavailable, FastwigError, FormatError, RangeError
 from .header import Header, Summary, ZoomLevel
-from .reader import BigWig, open
 from .bigbed import BigBed
+from .files import open
+from .reader import BigWig
 
 __version__ = "0.1.0"
 

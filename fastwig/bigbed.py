@@ -32,12 +32,10 @@ import numpy as np
 
 from . import spec
 from .autosql import Field, default_fields, parse_autosql
-from .chromtree import read_chrom_tree
+from .bbifile import BbiFile, is_bigbed  # noqa: F401 (is_bigbed: the bigBed test, re-exported)
 from .errors import FastwigError, FormatError
-from .header import Header, Summary, ZoomLevel, read_extension, read_header, read_summary, read_zoom_levels
-from .io import FileSource
-from .reader import BigWig, _empty_index
-from .rtree import CHROM_SHIFT, BlockIndex, read_rtree
+from .header import Summary
+from .rtree import CHROM_SHIFT
 
 RECORD_HEAD = 12            # chromId, start, end (u32 each) before the NUL-terminated rest
 AUTOSQL_LIMIT = 1 << 20     # autoSql longer than this is taken as corrupt
@@ -45,7 +43,7 @@ PARSED_BLOCKS = 16          # parsed blocks kept per open file
 _RECORD = re.compile(rb".{12}([^\0]*)\0", re.DOTALL)    # chromId, start, end (any bytes), rest, NUL
 
 
-class BigBed:
+class BigBed(BbiFile):
     """A bigBed file opened for reading (``fastwig.open(path)`` returns one for a bigBed).
 
     The header, chromosome tree and R-tree index are read once, at open; data blocks are read when a
@@ -65,38 +63,10 @@ class BigBed:
         The columns: chrom, chromStart, chromEnd, then the ones :meth:`entries` returns in ``rest``.
     """
 
-    path: str
-    _src: FileSource
-    _closed: bool
-
-    # open, close and pickle exactly as BigWig does (same attributes, same checks); _load differs
-    __init__ = BigWig.__init__
-    __exit__ = BigWig.__exit__
-    close = BigWig.close
-    __getstate__ = BigWig.__getstate__
-    __setstate__ = BigWig.__setstate__
-    _check_open = BigWig._check_open
-    _resolve = BigWig._resolve
-
-    def __enter__(self) -> BigBed:
-        return self
+    MAGIC = spec.BIGBED_MAGIC
 
     def _load(self) -> None:
-        src = self._src
-        self.header: Header = read_header(src, spec.BIGBED_MAGIC)
-        bo = self.header.byte_order
-        self.zooms: list[ZoomLevel] = read_zoom_levels(src, self.header)
-        self._summary: Summary | None = read_summary(src, self.header)
-        self.extension = read_extension(src, self.header)
-        names, ids, sizes = read_chrom_tree(src, self.header.chromTreeOffset, bo)
-        if ids.size and (ids.max() >= 1 << 31):
-            raise FormatError(f"{self.path}: chromosome id {int(ids.max())} out of range")
-        self.chroms: dict[str, int] = {name: int(size) for name, size in zip(names, sizes)}
-        self._chrom_id: dict[str, int] = {name: int(i) for name, i in zip(names, ids)}
-        if self.header.fullIndexOffset == 0:   # chromosomes without data, as libBigWig writes them
-            self._index: BlockIndex = _empty_index(src, bo)
-        else:
-            self._index = read_rtree(src, self.header.fullIndexOffset, bo)
+        super()._load()
         self.autosql: str | None = self._read_autosql()
         self.fields: list[Field] = default_fields(self.header.fieldCount, self.header.definedFieldCount)
         if self.autosql is not None:
@@ -118,21 +88,10 @@ class BigBed:
             raise FormatError(f"{self.path}: autoSql at offset {offset} has no terminating NUL")
         return raw[:end].decode("utf-8", errors="replace")
 
-    def __repr__(self) -> str:
-        return f"BigBed({self.path!r}, {len(self.chroms)} chroms, {len(self._index)} blocks)"
-
-    # -- metadata ------------------------------------------------------------------------------
-    @property
-    def summary(self) -> Summary:
-        """Total summary of the coverage depth: bases covered by at least one record, the least and
-        the greatest depth over them, the sum of depths (the bases of all records) and of squared
-        depths -- what UCSC's bedToBigBed stores.  Version 1 files store none; it is then computed
-        from the records once."""
-        if self._summary is None:
-            self._summary = self._compute_summary()
-        return self._summary
-
     def _compute_summary(self) -> Summary:
+        """The total summary of the coverage depth: bases covered by at least one record, the least
+        and the greatest depth over them, the sum of depths (the bases of all records) and of squared
+        depths -- what UCSC's bedToBigBed stores (files of version 1 store none)."""
         covered, lo, hi, total, squares = 0, np.inf, -np.inf, 0.0, 0.0
         for chrom in self.chroms:
             s, e, _ = self.entries(chrom)
@@ -328,22 +287,3 @@ def _typed(values: list[str], dtype: np.dtype) -> np.ndarray:
     elif dtype != object:
         return np.zeros(0, dtype)
     return np.array(values, dtype=object)
-
-
-def is_bigbed(head: bytes) -> bool:
-    """Whether a file's first bytes are a bigBed's magic number (either byte order)."""
-    return len(head) >= 4 and spec.BIGBED_MAGIC in (int.from_bytes(head[:4], "little"),
-                                                     int.from_bytes(head[:4], "big"))
-
-
-def open_file(path: str | os.PathLike) -> BigWig | BigBed:
-    """A :class:`BigBed` for a bigBed file (by its magic number), otherwise a :class:`BigWig`
-    (which raises FormatError for anything that is not a bigWig either)."""
-    try:
-        with open(os.fspath(path), "rb") as f:
-            head = f.read(4)
-    except (OSError, TypeError):
-        head = b""      # BigWig(path) raises the error that names the problem
-    if is_bigbed(head):
-        return BigBed(path)
-    return BigWig(path)

@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import zlib
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._kernels import decode
-
-from .backend.cpu import CpuExecutor, fetch_blocks
-from .request import BatchRequest
 from . import spec, stats as _stats
-from .cache import UNTIL_COMPLETE, FileCacheState, cache
-from .chromtree import read_chrom_tree
+from ._kernels import decode
+from .backend.cpu import CpuExecutor, fetch_blocks
+from .bbifile import BbiFile
+from .cache import UNTIL_COMPLETE, cache
 from .config import resolve_threads
-from .errors import ChromNotFound, FastwigError, FormatError, RangeError
-from .header import Header, Summary, ZoomLevel, read_extension, read_header, read_summary, read_zoom_levels
-from .io import FileSource, fd_pool
-from .rtree import CHROM_SHIFT, BlockIndex, read_rtree
-
-if TYPE_CHECKING:
-    from .bigbed import BigBed
+from .errors import FormatError, RangeError
+from .header import Summary
+from .request import BatchRequest
+from .rtree import CHROM_SHIFT, read_rtree
 
 VALUES_CHUNK = 1 << 20      # bases per window when values() splits a long range
 
 
-class BigWig:
-    """A bigWig file opened for reading (``fastwig.open(path)``).
-
-    The header, chromosome tree and R-tree index are read once, at open, into flat arrays; later reads
-    use ``pread`` through a small shared pool of descriptors (``fastwig.io.fd_pool``), so an open object
-    holds no descriptor, and a file that changes under it raises FormatError, never a fault.  Usable as
-    a context manager and picklable (the pickle holds the path; the copy reopens the file).
+class BigWig(BbiFile):
+    """A bigWig file opened for reading (``fastwig.open(path)``): per-base values, records and
+    summary statistics (see :class:`~fastwig.bbifile.BbiFile` for what opening reads).
 
     Attributes
     ----------
@@ -46,81 +35,8 @@ class BigWig:
         Zoom (reduction) levels, finest first as stored.
     """
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = os.fspath(path)
-        self._src = FileSource(self.path)
-        try:
-            with self._src.reading_ahead():     # trees are parsed node by node: read them in chunks
-                self._load()
-            self._src.detach()                  # later reads lease a descriptor from the pool
-        except FastwigError:
-            self._src.close()
-            raise
-        except (ValueError, IndexError, OverflowError, TypeError) as exc:
-            self._src.close()
-            raise FormatError(f"{self.path}: corrupt {type(self).__name__} file ({exc})") from exc
-
-    def _load(self) -> None:
-        src = self._src
-        self.header: Header = read_header(src)
-        bo = self.header.byte_order
-        self.zooms: list[ZoomLevel] = read_zoom_levels(src, self.header)
-        self._summary: Summary | None = read_summary(src, self.header)
-        self.extension = read_extension(src, self.header)
-        names, ids, sizes = read_chrom_tree(src, self.header.chromTreeOffset, bo)
-        if ids.size and (ids.max() >= 1 << 31):
-            raise FormatError(f"{self.path}: chromosome id {int(ids.max())} out of range")
-        self.chroms: dict[str, int] = {name: int(size) for name, size in zip(names, sizes)}
-        self._chrom_id: dict[str, int] = {name: int(i) for name, i in zip(names, ids)}
-        if self.header.fullIndexOffset == 0:   # libBigWig's file with chromosomes and no data
-            self._index: BlockIndex = _empty_index(src, bo)
-        else:
-            self._index = read_rtree(src, self.header.fullIndexOffset, bo)
-        self._cache_state = FileCacheState(len(self._index))
-        self._zoom_index: dict[int, BlockIndex] = {}
-
-    # -- object protocol -----------------------------------------------------------------------
-    def __enter__(self) -> "BigWig":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release the file mapping and descriptor.  Reads after close raise FastwigError."""
-        self._src.close()
-        with cache.lock:            # data reads use pooled descriptors under this lock: none is in use
-            fd_pool.forget(self.path)
-        self._closed = True
-
-    def __getstate__(self) -> dict:
-        return {"path": self.path}
-
-    def __setstate__(self, state: dict) -> None:
-        type(self).__init__(self, state["path"])
-
-    def __repr__(self) -> str:
-        return f"BigWig({self.path!r}, {len(self.chroms)} chroms, {len(self._index)} blocks)"
-
-    # -- metadata ------------------------------------------------------------------------------
-    @property
-    def index_nbytes(self) -> int:
-        """Bytes of the block indexes this open file holds (the data index, and zoom-level indexes
-        once read): every per-file table that reads need.  The block cache keeps its own table,
-        sized by the blocks it holds, not by the open files."""
-        return self._index.nbytes + sum(ix.nbytes for ix in self._zoom_index.values())
-
-    @property
-    def summary(self) -> Summary:
-        """Total summary: bases covered, min, max, sum and sum of squares over all data.
-
-        Files of version 1 store none; it is then computed from the data once.
-        """
-        if self._summary is None:
-            self._summary = self._compute_summary()
-        return self._summary
-
     def _compute_summary(self) -> Summary:
+        """Bases covered, min, max, sum and sum of squares over every record (files of version 1)."""
         covered, lo, hi, total, squares = 0, np.inf, -np.inf, 0.0, 0.0
         for chrom in self.chroms:
             s, e, v = self.intervals(chrom)
@@ -131,27 +47,6 @@ class BigWig:
                 total += float((w * v).sum())
                 squares += float((w * v.astype(np.float64) ** 2).sum())
         return Summary(covered, lo if covered else np.nan, hi if covered else np.nan, total, squares)
-
-    def _check_open(self) -> None:
-        if getattr(self, "_closed", False):
-            raise FastwigError(f"{self.path}: file is closed")
-
-    def _resolve(self, chrom: str, start: int, end: int | None) -> tuple[int, int, int]:
-        self._check_open()
-        try:
-            cid = self._chrom_id[chrom]
-        except (KeyError, TypeError):
-            raise ChromNotFound(f"{self.path}: no chromosome {chrom!r} in this file") from None
-        size = self.chroms[chrom]
-        end = size if end is None else end
-        try:
-            start, end = int(start), int(end)
-        except (TypeError, ValueError):
-            raise RangeError(f"{self.path}: start/end must be integers, got {start!r}, {end!r}") from None
-        if not 0 <= start <= end <= size:
-            raise RangeError(f"{self.path}: range {chrom}:{start}-{end} is outside [0, {size}] "
-                             "or inverted")
-        return cid, start, end
 
     # -- reads ---------------------------------------------------------------------------------
     def values(self, chrom: str, start: int = 0, end: int | None = None, *,
@@ -302,16 +197,3 @@ class BigWig:
             raise FormatError(f"{self.path}: zoom block at offset {offset}: compressed stream ends early "
                               "(truncated or corrupt)")
         return out
-
-
-def _empty_index(src: FileSource, bo: str) -> BlockIndex:
-    """The index of a file without data blocks."""
-    from .rtree import _index_from_leaves
-    return _index_from_leaves(src, np.zeros(0, spec.rtree_leaf_dtype(bo)), "R-tree")
-
-
-def open(path: str | os.PathLike) -> BigWig | BigBed:  # noqa: A001 - the pyBigWig-style verb
-    """Open a bigWig file for reading, see :class:`BigWig`; a bigBed (told by its magic number)
-    opens as a :class:`~fastwig.BigBed`."""
-    from .bigbed import open_file   # deferred: bigbed imports this module
-    return open_file(path)

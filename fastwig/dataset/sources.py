@@ -172,7 +172,7 @@ class Sources:
         pid = os.getpid()
         if self.opened_pid == pid:
             return
-        from ..reader import open as open_bigwig
+        from ..files import open as open_bigwig
 
         def opened(specs: list) -> list:
             return [open_bigwig(p) if isinstance(p, str) else p for p in specs]
