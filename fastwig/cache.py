@@ -135,8 +135,9 @@ class BlockCache:
 
     @property
     def max_entries(self) -> int:
-        """Most blocks the table may hold: its slots (at most 4 per entry) within ``capacity / TABLE_SHARE``."""
-        return max(MIN_SLOTS // 4, self.capacity // TABLE_SHARE // (4 * SLOT_BYTES))
+        """Most blocks the table may hold, so that its slots stay within ``capacity / TABLE_SHARE``: it
+        grows to the power of two at or above 4 slots per entry, so up to 8 slots per entry."""
+        return max(MIN_SLOTS // 4, self.capacity // TABLE_SHARE // (8 * SLOT_BYTES))
 
     def _forget_oldest(self, need: int, new_pos: np.ndarray) -> int:
         """Forget the oldest blocks (the ring's previous lap past the head, then this lap before the new
