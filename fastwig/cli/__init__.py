@@ -20,7 +20,7 @@ from ._common import UsageError
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 # name -> module (imported when the parser is built: argument definitions only, no heavy imports)
-SUBCOMMANDS = ("info", "values", "stats", "regions", "plot", "bench", "demo")
+SUBCOMMANDS = ("info", "values", "stats", "regions", "convert", "plot", "bench", "demo")
 
 
 def _module(name: str):
