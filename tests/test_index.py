@@ -23,7 +23,7 @@ from fastwig.cache import MIN_SLOTS, BlockCache, FileCacheState
 from fastwig.config import settings
 from fastwig.errors import FormatError
 from fastwig.io import FileSource
-from fastwig.rtree import BlockIndex, read_rtree, tree_leaves
+from fastwig.rtree import read_rtree, tree_leaves
 
 from support import SHARED_REASON, file_id, real_bigbeds, real_bigwigs
 
