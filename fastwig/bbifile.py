@@ -13,6 +13,7 @@ import numpy as np
 
 from . import spec
 from .cache import FileCacheState, cache
+from .chromalias import resolve as resolve_alias
 from .chromtree import read_chrom_tree
 from .errors import ChromNotFound, FastwigError, FormatError, RangeError
 from .header import Header, Summary, ZoomLevel, read_extension, read_header, read_summary, read_zoom_levels
@@ -41,6 +42,9 @@ class BbiFile:
     """
 
     MAGIC = spec.BIGWIG_MAGIC
+    #: How names this file lacks are looked up (:func:`fastwig.chromalias.resolve`); None follows
+    #: ``fastwig.settings.chrom_aliases``; set it on one object to differ (False: exact names only).
+    chrom_aliases = None
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
@@ -89,10 +93,15 @@ class BbiFile:
         self._closed = True
 
     def __getstate__(self) -> dict:
-        return {"path": self.path}
+        state = {"path": self.path}
+        if "chrom_aliases" in self.__dict__:
+            state["chrom_aliases"] = self.chrom_aliases
+        return state
 
     def __setstate__(self, state: dict) -> None:
         type(self).__init__(self, state["path"])
+        if "chrom_aliases" in state:
+            self.chrom_aliases = state["chrom_aliases"]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, {len(self.chroms)} chroms, {len(self._index)} blocks)"
@@ -121,14 +130,23 @@ class BbiFile:
         if getattr(self, "_closed", False):
             raise FastwigError(f"{self.path}: file is closed")
 
+    def _chrom_name(self, chrom: str) -> str | None:
+        """The file's name of ``chrom``: itself, else an alias (:mod:`fastwig.chromalias`), else None."""
+        try:
+            if chrom in self._chrom_id:
+                return chrom
+        except TypeError:
+            return None
+        return resolve_alias(chrom, self._chrom_id, self.path, self.chrom_aliases)
+
     def _resolve(self, chrom: str, start: int, end: int | None) -> tuple[int, int, int]:
         """(chromId, start, end) of a checked query range; ``end`` None is the chromosome's end."""
         self._check_open()
-        try:
-            cid = self._chrom_id[chrom]
-        except (KeyError, TypeError):
-            raise ChromNotFound(f"{self.path}: no chromosome {chrom!r} in this file") from None
-        size = self.chroms[chrom]
+        name = self._chrom_name(chrom)
+        if name is None:
+            raise ChromNotFound(f"{self.path}: no chromosome {chrom!r} in this file")
+        cid = self._chrom_id[name]
+        size = self.chroms[name]
         end = size if end is None else end
         try:
             start, end = int(start), int(end)

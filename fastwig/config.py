@@ -19,6 +19,13 @@ def _env_bool(name: str, default: bool) -> bool:
     return default if value in (None, "") else value.lower() not in ("0", "false", "no", "off")
 
 
+def _env_aliases(name: str) -> bool | str:
+    value = os.environ.get(name)
+    if value in (None, "") or value.lower() in ("1", "true", "yes", "on"):
+        return True
+    return False if value.lower() in ("0", "false", "no", "off") else value
+
+
 @dataclass
 class Settings:
     """fastwig settings.
@@ -42,6 +49,11 @@ class Settings:
     gpu_threads_per_block, gpu_max_blocks : int
         Launch sizes of the CUDA kernels (``FASTWIG_GPU_TPB``, ``FASTWIG_GPU_MAX_BLOCKS``); tests
         shrink them so that tiny inputs span several blocks and grid-stride iterations.
+    chrom_aliases : bool, dict or str
+        How a chromosome name a file lacks is looked up (:mod:`fastwig.chromalias`): True (default)
+        tries the usual UCSC <-> Ensembl spellings (``chr1`` <-> ``1``, ``chrM`` <-> ``MT``); a dict
+        name -> list of names, or the path of a UCSC ``chromAlias.txt``, adds those aliases; False
+        turns aliases off (``FASTWIG_CHROM_ALIASES``: 0/1 or a path).
     """
 
     threads: int = field(default_factory=lambda: _env_int("FASTWIG_THREADS", 0))
@@ -50,6 +62,7 @@ class Settings:
     index_cache_dir: str | None = field(default_factory=lambda: os.environ.get("FASTWIG_INDEX_CACHE") or None)
     gpu_threads_per_block: int = field(default_factory=lambda: _env_int("FASTWIG_GPU_TPB", 128))
     gpu_max_blocks: int = field(default_factory=lambda: _env_int("FASTWIG_GPU_MAX_BLOCKS", 4096))
+    chrom_aliases: bool | dict | str = field(default_factory=lambda: _env_aliases("FASTWIG_CHROM_ALIASES"))
 
 
 settings = Settings()

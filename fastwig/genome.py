@@ -23,6 +23,7 @@ import numpy as np
 
 from ._kernels import onehot as _k
 from .backend import run_items
+from .chromalias import resolve as resolve_alias
 from .config import resolve_threads
 from .errors import ChromNotFound, FastwigError, RangeError
 from .kernels import kmer as _kk
@@ -45,6 +46,10 @@ class Genome:
     mmap : bool, default True
         Read an uncompressed FASTA through a memory map (fast path).  ``False`` fetches every window
         through pyfaidx (the path compressed files always take).
+    aliases : bool, dict, str or None
+        How a name the FASTA lacks is looked up (:mod:`fastwig.chromalias`: ``chr1`` finds ``1``,
+        ``chrM`` finds ``MT``); None (default) follows ``fastwig.settings.chrom_aliases``, False
+        takes exact names only, a dict or ``chromAlias.txt`` path adds aliases.
 
     Attributes
     ----------
@@ -67,8 +72,10 @@ class Genome:
     (2, 4, 1000)
     """
 
-    def __init__(self, path: str | os.PathLike, *, mmap: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike, *, mmap: bool = True,
+                 aliases: bool | dict | str | os.PathLike | None = None) -> None:
         self.path = os.fspath(path)
+        self.chrom_aliases = aliases
         self._use_mmap = bool(mmap)
         self._fa = self._open_pyfaidx()
         index = self._fa.faidx.index
@@ -138,7 +145,7 @@ class Genome:
 
     def __reduce__(self):
         # reopen in the receiving process (DataLoader workers under spawn): handles do not pickle
-        return (_reopen, (self.path, self._use_mmap))
+        return (_reopen, (self.path, self._use_mmap, self.chrom_aliases))
 
     def __repr__(self) -> str:
         return f"Genome({self.path!r}, {len(self.chroms)} sequences, {int(self._length.sum())} bp)"
@@ -156,7 +163,10 @@ class Genome:
         try:
             return self._ids[chrom]
         except (KeyError, TypeError):
-            raise ChromNotFound(f"{self.path}: no sequence named {chrom!r}") from None
+            name = resolve_alias(chrom, self._ids, self.path, self.chrom_aliases)   # chr1 <-> 1, chrM <-> MT
+            if name is None:
+                raise ChromNotFound(f"{self.path}: no sequence named {chrom!r}") from None
+            return self._ids[name]
 
     def chrom_ids(self, chroms: str | Sequence[str] | np.ndarray, n: int | None = None) -> np.ndarray:
         """Indices (in :attr:`chroms` order) of chromosome names.
@@ -491,6 +501,6 @@ def _rc_flags(rc, n: int) -> np.ndarray:
     return flags
 
 
-def _reopen(path: str, mmap: bool) -> Genome:
-    return Genome(path, mmap=mmap)
+def _reopen(path: str, mmap: bool, aliases=None) -> Genome:
+    return Genome(path, mmap=mmap, aliases=aliases)
 

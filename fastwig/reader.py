@@ -67,7 +67,7 @@ class BigWig(BbiFile):
             raise RangeError(f"{self.path}: out must be a C-contiguous float32 array of shape ({n},)")
         if n == 0:
             return out
-        size = self.chroms[chrom]
+        size = self.chroms[self._chrom_name(chrom)]
         width = min(n, VALUES_CHUNK)
         n_win = -(-n // width)
         starts = start + width * np.arange(n_win, dtype=np.int64)

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ._kernels import bins
+from .chromalias import resolve as resolve_alias
 from .errors import RangeError
 
 #: The statistics of binned reads, by name: the one table of their names and kernel codes.
@@ -129,8 +130,12 @@ def make_request(tracks: Sequence, chroms, starts, width, *, bin_size=1, stat: s
     chrom_lens = np.empty((n, len(bws)), dtype=np.int64)
     for t, bw in enumerate(bws):
         bw._check_open()
-        ids = np.array([bw._chrom_id.get(name, -1) for name in names], dtype=np.int64)
-        lens = np.array([bw.chroms.get(name, 0) for name in names], dtype=np.int64)
+        known = bw._chrom_id
+        # exact names as before; only absent ones look for an alias (chr1 <-> 1, chrM <-> MT, ...)
+        aliases = getattr(bw, "chrom_aliases", None)
+        found = [name if name in known else resolve_alias(name, known, bw.path, aliases) for name in names]
+        ids = np.array([known.get(f, -1) for f in found], dtype=np.int64)
+        lens = np.array([bw.chroms.get(f, 0) for f in found], dtype=np.int64)
         for name in (name for name, i in zip(names, ids) if i < 0):
             key = (bw.path, name)
             if key not in _warned:

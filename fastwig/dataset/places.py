@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..chromalias import resolve as resolve_alias
 from ..errors import RangeError
 from ..regions import Regions
 from ..regions.overlap import OverlapIndex
@@ -58,6 +59,7 @@ class ChromCodes:
         self.assemblies = assemblies
         self._asm_index = {(str(k) if k is not None else None): i for i, k in enumerate(assemblies)}
         self._codes: dict[tuple[int, str], int] = {}
+        self._absent: set[tuple[int, str]] = set()      # names looked up in vain, aliases included
         self._asm: list[int] = []
         self._chrom: list[str] = []
         self._size: list[int] = []
@@ -71,6 +73,7 @@ class ChromCodes:
         key = (asm, chrom)
         code = self._codes.get(key)
         if code is None:
+            self._absent.clear()
             code = self._codes[key] = len(self._chrom)
             self._asm.append(asm)
             self._chrom.append(chrom)
@@ -78,10 +81,28 @@ class ChromCodes:
         return code
 
     def add_table(self, table: Regions) -> None:
-        """Give every chromosome of a table a code (size -1 where no file knows it)."""
+        """Give every chromosome of a table a code (size -1 where no file knows it); a name the files
+        spell otherwise (``chr1`` for ``1``, :mod:`fastwig.chromalias`) shares that name's code."""
         for a, c in zip(self.asm_of(table).tolist(), table.chrom.tolist()):
-            self.add(int(a), str(c), -1)
+            if self._lookup(int(a), str(c)) < 0:
+                self.add(int(a), str(c), -1)
         self._freeze()
+
+    def _lookup(self, asm: int, chrom: str) -> int:
+        """Code of (assembly, chromosome), -1 when unknown; a name the files spell otherwise (``chr1``
+        for ``1``, :mod:`fastwig.chromalias`) gets that name's code, remembered."""
+        code = self._codes.get((asm, chrom))
+        if code is not None:
+            return code
+        if (asm, chrom) in self._absent:
+            return -1
+        known = {ch: k for (a, ch), k in self._codes.items() if a == asm and self._size[k] >= 0}
+        alias = resolve_alias(chrom, known, f"the dataset's chromosomes (assembly {self.assemblies[asm]})")
+        if alias is None:
+            self._absent.add((asm, chrom))
+            return -1
+        self._codes[(asm, chrom)] = code = known[alias]
+        return code
 
     def _freeze(self) -> None:
         self.asm = np.array(self._asm, dtype=np.int32)
@@ -90,11 +111,11 @@ class ChromCodes:
 
     def code(self, asm: int, chrom: str) -> int:
         """Code of (assembly index, chromosome), -1 when unknown."""
-        return self._codes.get((asm, chrom), -1)
+        return self._lookup(asm, chrom)
 
     def of_windows(self, asm: np.ndarray, chrom: np.ndarray) -> np.ndarray:
         """int64 (n,): codes of windows given by assembly index and chromosome name."""
-        return np.array([self._codes.get((int(a), str(c)), -1) for a, c in zip(asm.tolist(), chrom.tolist())],
+        return np.array([self._lookup(int(a), str(c)) for a, c in zip(asm.tolist(), chrom.tolist())],
                         dtype=np.int64)
 
     def asm_of(self, table: Regions) -> np.ndarray:
@@ -115,9 +136,9 @@ class ChromCodes:
         chroms = table.chrom.tolist()
         if "assembly" in table.columns and self.assemblies != [None]:
             asm = self.asm_of(table).tolist()
-            return np.array([self._codes.get((a, c), -1) for a, c in zip(asm, chroms)], dtype=np.int64)
+            return np.array([self._lookup(a, c) for a, c in zip(asm, chroms)], dtype=np.int64)
         if len(self.assemblies) == 1:
-            return np.array([self._codes.get((0, c), -1) for c in chroms], dtype=np.int64)
+            return np.array([self._lookup(0, c) for c in chroms], dtype=np.int64)
         raise RangeError("with several assemblies, this table needs an 'assembly' column")
 
     def intervals_of(self, table: Regions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,7 +147,7 @@ class ChromCodes:
         if "assembly" in table.columns or len(self.assemblies) == 1:
             return self.keys_of(table), table.start, table.end
         chroms = table.chrom.tolist()
-        keys = np.concatenate([np.array([self._codes.get((a, c), -1) for c in chroms], dtype=np.int64)
+        keys = np.concatenate([np.array([self._lookup(a, c) for c in chroms], dtype=np.int64)
                                for a in range(len(self.assemblies))])
         k = len(self.assemblies)
         return keys, np.tile(table.start, k), np.tile(table.end, k)

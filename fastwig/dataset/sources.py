@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..chromalias import resolve as resolve_alias
 from ..errors import RangeError
 from ..regions import Regions
 
@@ -217,6 +218,9 @@ class Sources:
         sizes: dict[str, int] = {}
         for bw in self.tracks(asm) + self.inputs(asm):
             for name, length in bw.chroms.items():
+                if name not in sizes:   # one chromosome named chr1 in one file and 1 in another counts once
+                    alias = resolve_alias(name, sizes, "the dataset's chromosomes")
+                    name = alias if alias is not None and alias not in bw.chroms else name
                 sizes[name] = max(sizes.get(name, 0), int(length))
         return sizes
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..chromalias import resolve as resolve_alias
+
 __all__ = ["OverlapIndex"]
 
 _SHIFT = np.int64(1) << np.int64(35)
@@ -73,7 +75,9 @@ class OverlapIndex:
             The querying side's chromosome names: query with codes into this list.
         """
         lut = {str(name): i for i, name in enumerate(chrom_names)}
-        remap = np.array([lut.get(str(name), -1) for name in table.chrom_names], dtype=np.int64)
+        remap = np.array([lut.get(str(name), -1) if str(name) in lut else
+                          lut.get(resolve_alias(str(name), lut, "regions") or "", -1)   # chr1 <-> 1
+                          for name in table.chrom_names], dtype=np.int64)
         keys = remap[table.chrom_codes] if len(table) else np.zeros(0, dtype=np.int64)
         return cls(keys, table.start, table.end)
 
