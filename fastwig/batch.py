@@ -24,7 +24,7 @@ __all__ = ["read_windows", "FastwigError", "STATS"]
 def read_windows(tracks: Sequence[Track], chroms: str | Sequence[str] | np.ndarray,
                  starts: Sequence[int] | np.ndarray, width: int, *, bin_size: int = 1, stat: str = "mean",
                  missing: float = 0.0, oob: float | None = None, covered_only: bool = False,
-                 out: np.ndarray | None = None, threads: int | None = None, device: str = "cpu"):
+                 out: np.ndarray | None = None, threads: int | None = None, device: str = "cpu", aliases=None):
     """Read a batch of equal-width windows from many bigWig tracks at once.
 
     Parameters
@@ -59,6 +59,11 @@ def read_windows(tracks: Sequence[Track], chroms: str | Sequence[str] | np.ndarr
         CPU threads; None uses the ``fastwig.config.settings.threads`` setting (default: every core).
     device : {"cpu", "cuda", "cuda:N"}
         "cuda" runs the kernels on the GPU and returns a device array (``__cuda_array_interface__``).
+    aliases : bool, dict, str or None
+        How a chromosome a file lacks is looked up under another name (``1`` finds ``chr1``, ``MT``
+        finds ``chrM``; a dict or ``chromAlias.txt`` path adds aliases; False: exact names only, the
+        file's windows then get ``missing``).  None (default): each track's own setting, else
+        ``fastwig.settings.chrom_aliases`` (see :mod:`fastwig.chromalias`).
 
     Returns
     -------
@@ -67,7 +72,7 @@ def read_windows(tracks: Sequence[Track], chroms: str | Sequence[str] | np.ndarr
     """
     ex = backend.executor(device, threads)
     req = make_request(open_tracks(tracks), chroms, starts, width, bin_size=bin_size, stat=stat, missing=missing, oob=oob,
-                       covered_only=covered_only)
+                       covered_only=covered_only, aliases=aliases)
     return ex.run(req, ex.allocate(req, out))
 
 

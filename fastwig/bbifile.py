@@ -46,8 +46,10 @@ class BbiFile:
     #: ``fastwig.settings.chrom_aliases``; set it on one object to differ (False: exact names only).
     chrom_aliases = None
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, aliases=None):
         self.path = os.fspath(path)
+        if aliases is not None:     # else the class's None: follow fastwig.settings.chrom_aliases
+            self.chrom_aliases = aliases
         self._src = FileSource(self.path)
         try:
             with self._src.reading_ahead():     # trees are parsed node by node: read them in chunks

@@ -95,7 +95,8 @@ class BatchRequest:
 
 
 def make_request(tracks: Sequence, chroms, starts, width, *, bin_size=1, stat: str = "mean",
-                 missing: float = 0.0, oob: float | None = None, covered_only: bool = False) -> BatchRequest:
+                 missing: float = 0.0, oob: float | None = None, covered_only: bool = False,
+                 aliases=None) -> BatchRequest:
     """Check a batch request and freeze it (see :func:`fastwig.read_windows` for the arguments;
     ``tracks`` are open :class:`~fastwig.BigWig` objects here).
 
@@ -132,8 +133,8 @@ def make_request(tracks: Sequence, chroms, starts, width, *, bin_size=1, stat: s
         bw._check_open()
         known = bw._chrom_id
         # exact names as before; only absent ones look for an alias (chr1 <-> 1, chrM <-> MT, ...)
-        aliases = getattr(bw, "chrom_aliases", None)
-        found = [name if name in known else resolve_alias(name, known, bw.path, aliases) for name in names]
+        how = getattr(bw, "chrom_aliases", None) if aliases is None else aliases
+        found = [name if name in known else resolve_alias(name, known, bw.path, how) for name in names]
         ids = np.array([known.get(f, -1) for f in found], dtype=np.int64)
         lens = np.array([bw.chroms.get(f, 0) for f in found], dtype=np.int64)
         for name in (name for name, i in zip(names, ids) if i < 0):

@@ -244,3 +244,30 @@ def test_one_notice_per_file_and_mapping(files):
     # 2 files x 3 mappings (1 -> chr1, 2 -> chr2, MT -> chrM), each once
     assert len(notes) == 6 and len(set(notes)) == 6
     assert not [w for w in seen if "missing value" in str(w.message)]
+
+
+def test_keywords_turn_aliases_off_per_call_and_per_file(files):
+    _, ens, starts, width = _windows()
+    with pytest.warns(UserWarning, match="its windows get the missing value"):
+        got = fastwig.read_windows(files["tracks"], ens, starts, width, missing=-3.0, aliases=False)
+    assert np.all(got == np.float32(-3.0))
+    want = fastwig.read_windows(files["tracks"], [{v: k for k, v in ENSEMBL.items()}[e] for e in ens], starts, width)
+    assert bits_equal(fastwig.read_windows(files["tracks"], ens, starts, width, aliases=True), want)
+    with fastwig.open(files["tracks"][0], aliases=False) as bw, pytest.raises(ChromNotFound):
+        bw.values("1", 0, 10)
+    with fastwig.open(files["tracks"][0], aliases={"chr2": ["two"]}) as bw:
+        assert bits_equal(bw.values("two"), bw.values("chr2"))
+
+
+def test_bigbed_entries_take_aliases(tmp_path):
+    from fastwig.bbi_writer import write_bigbed
+
+    recs = [("chr1", 10, 50, "a\t5"), ("chr1", 100, 300, "b\t7"), ("chrM", 0, 20, "c\t1")]
+    path = write_bigbed(tmp_path / "peaks.bb", {"chr1": 1_000, "chrM": 100}, recs)
+    with fastwig.open(path) as bb:
+        assert isinstance(bb, fastwig.BigBed)
+        got = bb.entries("1", 0, 200)
+        assert list(got[0]) == [10, 100] and list(got[2]) == ["a\t5", "b\t7"]
+        for a, b in zip(got, bb.entries("chr1", 0, 200)):
+            assert list(a) == list(b)
+        assert len(bb.entries("MT")[0]) == 1
