@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from support import bits_equal
+from support import SHARED_REASON, bits_equal
 
 import fastwig
 from fastwig import Regions
@@ -271,3 +271,41 @@ def test_bigbed_entries_take_aliases(tmp_path):
         for a, b in zip(got, bb.entries("chr1", 0, 200)):
             assert list(a) == list(b)
         assert len(bb.entries("MT")[0]) == 1
+
+
+def _real_ucsc_bigwigs() -> list:
+    from support import real_bigwigs
+
+    out = []
+    for p in real_bigwigs():
+        if p.stat().st_size > 4 << 20:
+            continue
+        try:
+            with fastwig.open(p) as bw:
+                if isinstance(bw, fastwig.BigWig) and all(n.startswith("chr") and len(n) > 3 for n in bw.chroms):
+                    out.append(p)
+        except FastwigError:
+            continue
+    return out[:12]
+
+
+_NO_SHARED = [pytest.param(None, marks=pytest.mark.skip(reason=SHARED_REASON))]
+
+
+@pytest.mark.parametrize("path", _real_ucsc_bigwigs() or _NO_SHARED, ids=lambda p: getattr(p, "name", "none"))
+def test_real_ucsc_bigwigs_read_through_ensembl_names(path):
+    pyBigWig = pytest.importorskip("pyBigWig")
+    rng = np.random.default_rng(7)
+    with fastwig.open(path) as bw, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ChromAliasWarning)
+        width = min(200, max(bw.chroms.values()))
+        ucsc = rng.choice([n for n in bw.chroms if bw.chroms[n] >= width], 40)
+        starts = np.array([rng.integers(0, bw.chroms[c] - width + 1) for c in ucsc], dtype=np.int64)
+        ens = [builtin_aliases(c)[0] for c in ucsc]
+        want = fastwig.read_windows([bw], ucsc, starts, width, missing=np.nan)
+        assert bits_equal(fastwig.read_windows([bw], ens, starts, width, missing=np.nan), want)
+        assert bits_equal(bw.values(ens[0], int(starts[0]), int(starts[0]) + width), want[0, 0])
+    oracle = pyBigWig.open(str(path))
+    ref = np.stack([np.asarray(oracle.values(str(c), int(s), int(s) + width, numpy=True), np.float32)
+                    for c, s in zip(ucsc, starts)])
+    np.testing.assert_array_equal(want[:, 0], ref)
