@@ -9,6 +9,7 @@ shrinks under a map turns a read into SIGBUS), so a short read is an error namin
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from .errors import FormatError
 from .io import fd_pool
 
 MAX_DEFLATE_RATIO = 1032     # deflate's largest expansion: a 258-byte match per 2 bits
+FILES_PER_READ = 32          # files whose descriptors one read stage holds at once (the pool keeps 64)
 
 
 def align4(x: np.ndarray) -> np.ndarray:
@@ -112,12 +114,19 @@ def read_stored(bws, lay: BlockLayout, target: np.ndarray, base: int, threads: i
     if m == 0:
         return
     got = np.zeros(m, dtype=np.int64)
+    fds = np.empty(m, dtype=np.int64)
     dest = lay.src_lo + base
     bounds = np.searchsorted(lay.track, np.arange(len(bws) + 1))
-    for t in np.unique(lay.track):
-        a, b = bounds[t], bounds[t + 1]
-        with fd_pool.lease(bws[t].path, bws[t]._src.ident) as fd:   # refuses a file replaced since open
-            run_items(pack.pread_ranges, b - a, threads, fd, lay.file_off[a:b], lay.comp_size[a:b], target,
+    tracks = np.unique(lay.track)
+    # one pooled read over the blocks of up to FILES_PER_READ files (a wake-up of the pool per file
+    # cost more than a small file's reads), holding only that many descriptors at once
+    for g in range(0, tracks.size, FILES_PER_READ):
+        group = tracks[g:g + FILES_PER_READ]
+        a, b = bounds[group[0]], bounds[group[-1] + 1]
+        with contextlib.ExitStack() as leases:
+            for t in group:     # a lease refuses a file replaced since it was opened
+                fds[bounds[t]:bounds[t + 1]] = leases.enter_context(fd_pool.lease(bws[t].path, bws[t]._src.ident))
+            run_items(pack.pread_ranges, b - a, threads, fds[a:b], lay.file_off[a:b], lay.comp_size[a:b], target,
                       dest[a:b], got[a:b], min_chunk=16)
     short = np.flatnonzero(got != lay.comp_size)
     if short.size:

@@ -36,8 +36,9 @@ _pread.restype = ctypes.c_ssize_t
 
 
 @numba.njit(nogil=True)
-def pread_ranges(fd, offset, length, dst, dst_lo, got, i0, i1):
-    """Read ``length[i]`` bytes at file ``offset[i]`` of ``fd`` into ``dst[dst_lo[i]:]`` (items ``i0 .. i1-1``).
+def pread_ranges(fds, offset, length, dst, dst_lo, got, i0, i1):
+    """Read ``length[i]`` bytes at offset ``offset[i]`` of descriptor ``fds[i]`` into ``dst[dst_lo[i]:]``
+    (items ``i0 .. i1-1``; one call reads the blocks of many files).
 
     Positional reads share no file offset, so threads may read one descriptor at once.  ``got[i]``
     receives the bytes read (fewer than asked when the file is shorter than its index says).
@@ -46,7 +47,7 @@ def pread_ranges(fd, offset, length, dst, dst_lo, got, i0, i1):
     for i in range(i0, i1):
         n = 0
         while n < length[i]:
-            r = _pread(fd, d + dst_lo[i] + n, length[i] - n, offset[i] + n)
+            r = _pread(fds[i], d + dst_lo[i] + n, length[i] - n, offset[i] + n)
             if r <= 0:
                 break
             n += r
