@@ -260,7 +260,7 @@ def inflate_batch_gpu(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, 
 
 def scan_batch_gpu(buf, u32, lo, n, mode, flags, length, err, threads_per_block: int, blocks: int,
                    stream=0) -> None:
-    """Check inflated blocks and make them canonical; GPU twin of :func:`kernels.decode.scan_batch_cpu`.
+    """Check inflated blocks and make them canonical; GPU twin of :func:`kernels.decode.scan_loaded_cpu`.
 
     Parameters
     ----------

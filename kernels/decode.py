@@ -199,15 +199,9 @@ def scan_loaded(buf, u32, lo, loaded, swap):
 
 
 @numba.njit(nogil=True, cache=True)
-def scan_batch_cpu(buf, u32, lo, n, swap, may_be_partial, result, i0, i1):
-    """CPU driver of :func:`scan_block` over items ``i0 .. i1-1`` (per-item arrays); writes ``result``."""
-    for i in range(i0, i1):
-        result[i] = scan_block(buf, u32, lo[i], n[i], swap[i] != 0, may_be_partial[i] != 0)
-
-
-@numba.njit(nogil=True, cache=True)
 def scan_loaded_cpu(buf, u32, lo, loaded, mode, flags, length, i0, i1):
-    """CPU driver of :func:`scan_loaded` over items ``i0 .. i1-1``; ``mode`` bit 1 is the byte swap."""
+    """CPU driver of :func:`scan_loaded` over items ``i0 .. i1-1`` (per-item int64 arrays); ``mode`` bit 1
+    (``kernels.inflate.MODE_SWAP``) is the byte swap.  Writes ``flags`` and ``length``."""
     for i in range(i0, i1):
         f, n = scan_loaded(buf, u32, lo[i], loaded[i], (mode[i] & 1) != 0)
         flags[i] = f

@@ -43,7 +43,8 @@ def test_inflate_raw_mode_copies_and_refuses_what_does_not_fit(gpu):
 
 @pytest.fixture(scope="module")
 def sections():
-    """The edge table of inflated blocks packed into one arena (4-byte aligned), and the CPU scan of it."""
+    """The edge table of inflated blocks packed into one arena (4-byte aligned), and the CPU twin's scan of
+    it (``scan_loaded_cpu``, as the CPU executor runs it: a possibly cut block carries the EARLY_STOP flag)."""
     rows = _section_table()
     blen = np.array([len(r[1]) for r in rows], np.int64)
     lo = np.concatenate(([0], np.cumsum((blen + 3) & ~3)[:-1])).astype(np.int64)
@@ -53,10 +54,12 @@ def sections():
     swap = np.array([r[2] for r in rows], np.uint8)
     part = np.array([r[3] for r in rows], np.uint8)
     scanned = arena.copy()
-    flags = np.zeros(len(rows), np.int64)
-    decode.scan_batch_cpu(scanned, scanned.view(np.uint32), lo, blen, swap, part, flags, 0, len(rows))
+    flags, length = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.int64)
+    loaded = blen + part.astype(np.int64) * kstatus.EARLY_STOP
+    decode.scan_loaded_cpu(scanned, scanned.view(np.uint32), lo, loaded, swap.astype(np.int64), flags, length, 0,
+                           len(rows))
     return SimpleNamespace(labels=[r[0] for r in rows], arena=arena, lo=lo, blen=blen, swap=swap, part=part,
-                           scanned=scanned, flags=flags)
+                           scanned=scanned, flags=flags, length=length)
 
 
 def test_scan_twins_agree_on_flags_and_canonical_bytes(gpu, sections):
@@ -74,6 +77,7 @@ def test_scan_twins_agree_on_flags_and_canonical_bytes(gpu, sections):
     bad = np.flatnonzero(s.flags < 0)
     assert bad.size >= 4, "the edge table lost its malformed rows"
     assert int(err[0]) == k + bad[0]              # the first failing block, offset past the inflate codes
+    assert np.array_equal(length, s.length)
     assert np.array_equal(length, np.where(s.flags < 0, 0, s.blen))
 
 
