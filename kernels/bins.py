@@ -28,7 +28,7 @@ import numpy as np
 
 from ._twin import twin
 from .decode import CLEAN, record_size, section_count
-from .expand import expand_range, first_record
+from .expand import expand_range, section_first
 from .section import SECTION_HEADER_SIZE
 
 # reduction statistics: the one table of their codes (names in fastwig.request.STATS)
@@ -181,12 +181,7 @@ def bin_records(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                 r = h + 6
                 step = np.int64(u32[h + 3])
                 span = np.int64(u32[h + 4])
-                i = 0
-                if kind == 3:
-                    if step > 0 and lo_clip - np.int64(u32[h + 1]) - span >= 0:
-                        i = (lo_clip - np.int64(u32[h + 1]) - span) // step + 1
-                elif clean:
-                    i = first_record(u32, r, 3 if kind == 1 else 2, count, lo_clip)
+                i = section_first(u32, h, kind, count, lo_clip, clean)
                 while i < count:
                     if kind == 1:
                         q = IX(r + 3 * i)
@@ -218,17 +213,8 @@ def bin_records(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                     cursor = e
                     if v != v:             # a NaN record is no data
                         continue
-                    if s < bin_end and e <= bin_end:   # the common case: inside the current bin
-                        n += e - s
-                        total += np.float64(v) * (e - s)
-                        if minmax:
-                            if v < lo:
-                                lo = v
-                            if v > hi:
-                                hi = v
-                        continue
-                    # The record reaches past the current bin (add_span's job, in line: a tuple-returning
-                    # call here cost 17% of an Enformer batch).  Finish the bins before it, if any.
+                    # add_span's job, in line: a tuple-returning call per record cost 17% of an Enformer
+                    # batch.  First finish the bins before the record, if it starts past the current one.
                     if s >= bin_end:
                         out[obase + j] = bin_value(n, total, lo, hi, bin_size, stat, covered_only, missing)
                         j += 1
@@ -243,7 +229,7 @@ def bin_records(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                         total = 0.0
                         lo = INF32
                         hi = -INF32
-                    if e <= bin_end:
+                    if e <= bin_end:   # the common case: the record ends inside the current bin
                         n += e - s
                         total += np.float64(v) * (e - s)
                         if minmax:

@@ -57,6 +57,23 @@ def first_record(u32, r, stride, count, ws):
 
 
 @twin
+def section_first(u32, h, kind, count, x, clean):
+    """The first record of the section whose header is word ``h`` that may reach past base ``x``: every
+    record before it ends at or before ``x`` (fixedStep by arithmetic, a clean bedGraph or varStep
+    section by binary search; 0 when records may be unsorted).  Shared by both record walks."""
+    if kind == 3:
+        start = np.int64(u32[h + 1])
+        step = np.int64(u32[h + 3])
+        span = np.int64(u32[h + 4])
+        if step > 0 and x - start - span >= 0:
+            return (x - start - span) // step + 1
+        return 0
+    if clean:
+        return first_record(u32, h + 6, 3 if kind == 1 else 2, count, x)
+    return 0
+
+
+@twin
 def expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, chrom, ws, width,
                  chrom_len, missing, oob, out, base):
     """Paint bases ``[ws, ws+width)`` of plan item ``item`` into ``out[base:base+width]``.
@@ -92,9 +109,7 @@ def expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, c
                         start = np.int64(u32[h + 1])
                         step = np.int64(u32[h + 3])
                         span = np.int64(u32[h + 4])
-                        i = 0
-                        if step > 0 and ws - start - span >= 0:
-                            i = (ws - start - span) // step + 1
+                        i = section_first(u32, h, kind, count, ws, clean)
                         while i < count:
                             s = start + i * step
                             if s >= we:
@@ -103,7 +118,7 @@ def expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, c
                             i += 1
                     elif kind == 2:
                         span = np.int64(u32[h + 4])
-                        i = first_record(u32, r, 2, count, ws) if clean else 0
+                        i = section_first(u32, h, kind, count, ws, clean)
                         while i < count:
                             s = np.int64(u32[r + 2 * i])
                             if clean and s >= we:
@@ -111,7 +126,7 @@ def expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, c
                             pos = paint(out, base, width, pos, ws, s, s + span, f32[r + 2 * i + 1], missing)
                             i += 1
                     else:
-                        i = first_record(u32, r, 3, count, ws) if clean else 0
+                        i = section_first(u32, h, kind, count, ws, clean)
                         while i < count:
                             q = IX(r + 3 * i)
                             s = np.int64(u32[q])
