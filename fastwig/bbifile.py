@@ -8,6 +8,7 @@ what their records hold; :func:`open` picks the class by the file's magic number
 from __future__ import annotations
 
 import os
+import zlib
 
 import numpy as np
 
@@ -127,6 +128,24 @@ class BbiFile:
 
     def _compute_summary(self) -> Summary:
         raise NotImplementedError
+
+    def _inflate_block(self, raw: bytes, offset: int, what: str) -> bytes:
+        """A block's zlib stream (``what``: "data block", "zoom block") inflated to at most
+        ``uncompressBufSize`` bytes: a larger one, a zip bomb, raises instead of filling memory
+        (``zlib.decompress``'s bufsize is no limit)."""
+        limit = self.header.uncompressBufSize
+        inflater = zlib.decompressobj()
+        try:
+            out = inflater.decompress(raw, limit + 1)
+        except zlib.error as exc:
+            raise FormatError(f"{self.path}: {what} at offset {offset}: {exc}") from exc
+        if len(out) > limit:
+            raise FormatError(f"{self.path}: {what} at offset {offset} inflates past the header's "
+                              f"uncompressBufSize ({limit} bytes)")
+        if not inflater.eof:
+            raise FormatError(f"{self.path}: {what} at offset {offset}: compressed stream ends early "
+                              "(truncated or corrupt)")
+        return out
 
     def _check_open(self) -> None:
         if getattr(self, "_closed", False):

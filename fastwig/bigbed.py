@@ -25,7 +25,6 @@ import os
 import re
 import threading
 import warnings
-import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -174,25 +173,8 @@ class BigBed(BbiFile):
                                       "be read whole: the file is truncated or changed")
                 raws.append(raw)
         if self.header.uncompressBufSize:
-            raws = [self._inflate(raw, offset) for raw, offset in zip(raws, offsets)]
+            raws = [self._inflate_block(raw, offset, "data block") for raw, offset in zip(raws, offsets)]
         return raws
-
-    def _inflate(self, raw: bytes, offset: int) -> bytes:
-        """A block's zlib stream, inflated to at most ``uncompressBufSize`` bytes (a larger one
-        raises instead of filling memory)."""
-        limit = self.header.uncompressBufSize
-        inflater = zlib.decompressobj()
-        try:
-            out = inflater.decompress(raw, limit + 1)
-        except zlib.error as exc:
-            raise FormatError(f"{self.path}: data block at offset {offset}: {exc}") from exc
-        if len(out) > limit:
-            raise FormatError(f"{self.path}: data block at offset {offset} inflates past the header's "
-                              f"uncompressBufSize ({limit} bytes)")
-        if not inflater.eof:
-            raise FormatError(f"{self.path}: data block at offset {offset}: compressed stream ends early "
-                              "(truncated or corrupt)")
-        return out
 
     def _parse_block(self, raw: bytes, offset: int) -> tuple[np.ndarray, list[bytes]]:
         """The records of one inflated block: int64 (n, 3) chromId, start, end, and each rest (bytes)."""

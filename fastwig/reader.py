@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
 from . import spec, stats as _stats
@@ -21,19 +19,9 @@ VALUES_CHUNK = 1 << 20      # bases per window when values() splits a long range
 
 
 class BigWig(BbiFile):
-    """A bigWig file opened for reading (``fastwig.open(path)``): per-base values, records and
-    summary statistics (see :class:`~fastwig.bbifile.BbiFile` for what opening reads).
-
-    Attributes
-    ----------
-    path : str
-    header : Header
-        The common header's fields.
-    chroms : dict[str, int]
-        Chromosome name -> length, in the file's order.
-    zooms : list[ZoomLevel]
-        Zoom (reduction) levels, finest first as stored.
-    """
+    """A bigWig file opened for reading (``fastwig.open(path)``): per-base values, records and summary
+    statistics.  What opening reads, the attributes (``path``, ``header``, ``chroms``, ``zooms``) and the
+    open/close/pickle contract are :class:`~fastwig.bbifile.BbiFile`'s."""
 
     def _compute_summary(self) -> Summary:
         """Bases covered, min, max, sum and sum of squares over every record (files of version 1)."""
@@ -174,26 +162,9 @@ class BigWig(BbiFile):
         parts = []
         for leaf in leaves:
             raw = self._src.view(index.offset[leaf], index.size[leaf], "zoom block")
-            data = self._inflate_zoom_block(raw, int(index.offset[leaf])) if self.header.uncompressBufSize else raw
+            data = self._inflate_block(raw.tobytes(), int(index.offset[leaf]), "zoom block") if self.header.uncompressBufSize else raw
             recs = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
             parts.append(recs[(recs["chromId"] == cid) & (recs["chromStart"] < end) & (recs["chromEnd"] > start)])
         if not parts:
             return np.zeros(0, dtype=dtype)
         return np.concatenate(parts)
-
-    def _inflate_zoom_block(self, raw: np.ndarray, offset: int) -> bytes:
-        """A zoom block's zlib stream, inflated to at most ``uncompressBufSize`` bytes (a larger one,
-        a zip bomb, raises instead of filling memory: ``zlib.decompress``'s bufsize is no limit)."""
-        limit = self.header.uncompressBufSize
-        inflater = zlib.decompressobj()
-        try:
-            out = inflater.decompress(raw.tobytes(), limit + 1)
-        except zlib.error as exc:
-            raise FormatError(f"{self.path}: zoom block at offset {offset}: {exc}") from exc
-        if len(out) > limit:
-            raise FormatError(f"{self.path}: zoom block at offset {offset} inflates past the header's "
-                              f"uncompressBufSize ({limit} bytes)")
-        if not inflater.eof:
-            raise FormatError(f"{self.path}: zoom block at offset {offset}: compressed stream ends early "
-                              "(truncated or corrupt)")
-        return out
