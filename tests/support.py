@@ -7,6 +7,7 @@ named ``conftest`` cannot both be imported by name.)
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +56,23 @@ def require_numba_cuda_package():
         importlib.metadata.version("numba-cuda")
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("numba-cuda (the 'cuda' extra) is not installed; numba's built-in CUDA target differs")
+
+
+def reference_bins(per_base: np.ndarray, bin_size: int, stat: str, covered_only: bool, missing: float) -> np.ndarray:
+    """Plain numpy reference of binned statistics: per-base rows (NaN: not covered) reduced in float64,
+    uncovered bases counted as ``missing`` unless ``covered_only``, rounded to float32."""
+    rows = per_base.reshape(-1, bin_size).astype(np.float64)
+    covered = ~np.isnan(rows)
+    if stat == "coverage":
+        return (covered.sum(1) / bin_size).astype(np.float32)
+    if not covered_only:
+        rows = np.where(covered, rows, np.float64(np.float32(missing)))
+        covered = np.ones_like(covered)
+    out = np.full(rows.shape[0], np.float32(missing), dtype=np.float64)
+    has = covered.any(1)
+    masked = np.where(covered, rows, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fn = {"mean": np.nanmean, "sum": np.nansum, "min": np.nanmin, "max": np.nanmax}[stat]
+        out[has] = fn(masked[has], axis=1)
+    return out.astype(np.float32)

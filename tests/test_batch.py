@@ -8,32 +8,13 @@ import numpy as np
 import pytest
 
 import fastwig
-from support import bits_equal
+from support import bits_equal, reference_bins
 from edgecases import make_edge_files
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     return make_edge_files(tmp_path_factory.mktemp("batch"))
-
-
-def reference_bins(per_base: np.ndarray, bin_size: int, stat: str, covered_only: bool, missing: float):
-    """numpy reference of the binned statistics (per_base: NaN where no data)."""
-    rows = per_base.reshape(-1, bin_size).astype(np.float64)
-    covered = ~np.isnan(rows)
-    if stat == "coverage":
-        return (covered.sum(1) / bin_size).astype(np.float32)
-    if not covered_only:
-        rows = np.where(covered, rows, missing)
-        covered = np.ones_like(covered)
-    out = np.full(rows.shape[0], missing, dtype=np.float64)
-    has = covered.any(1)
-    masked = np.where(covered, rows, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        fn = {"mean": np.nanmean, "sum": np.nansum, "min": np.nanmin, "max": np.nanmax}[stat]
-        out[has] = fn(masked[has], axis=1)
-    return out.astype(np.float32)
 
 
 @pytest.mark.parametrize("stat", ["mean", "sum", "min", "max", "coverage"])

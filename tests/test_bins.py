@@ -17,7 +17,7 @@ import pytest
 import fastwig
 from edgecases import EDGE_CASES, OVERLAPPING, dense_expected, make_edge_files
 from fastwig._kernels import bins as kbins
-from support import BIGWIG_DIR, SHARED_REASON, bits_equal, real_bigwigs
+from support import BIGWIG_DIR, SHARED_REASON, bits_equal, real_bigwigs, reference_bins
 
 STATS = ("mean", "sum", "min", "max", "coverage")
 
@@ -25,25 +25,6 @@ STATS = ("mean", "sum", "min", "max", "coverage")
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     return make_edge_files(tmp_path_factory.mktemp("bins"))
-
-
-def reference(per_base: np.ndarray, bin_size: int, stat: str, covered_only: bool, missing: float) -> np.ndarray:
-    """float64 reduction of per-base rows (NaN: not covered) into bins, rounded to float32."""
-    rows = per_base.reshape(-1, bin_size).astype(np.float64)
-    covered = ~np.isnan(rows)
-    if stat == "coverage":
-        return (covered.sum(1) / bin_size).astype(np.float32)
-    if not covered_only:
-        rows = np.where(covered, rows, np.float64(np.float32(missing)))
-        covered = np.ones_like(covered)
-    out = np.full(rows.shape[0], np.float32(missing), dtype=np.float64)
-    has = covered.any(1)
-    masked = np.where(covered, rows, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        fn = {"mean": np.nanmean, "sum": np.nansum, "min": np.nanmin, "max": np.nanmax}[stat]
-        out[has] = fn(masked[has], axis=1)
-    return out.astype(np.float32)
 
 
 def painted_row(records, chrom: str, start: int, width: int, chrom_len: int, oob) -> np.ndarray:
@@ -92,7 +73,7 @@ def test_edge_cases_every_stat(files, case):
                 got = fastwig.read_windows([bw], chrom, starts, width, bin_size=bin_size, stat=stat,
                                            covered_only=covered_only, missing=0.25, oob=oob)
                 for i, row in enumerate(rows):
-                    assert_close(got[i, 0], reference(row, bin_size, stat, covered_only, 0.25),
+                    assert_close(got[i, 0], reference_bins(row, bin_size, stat, covered_only, 0.25),
                                  f"{case} {stat} covered_only={covered_only} oob={oob} start={starts[i]}")
 
 
@@ -108,7 +89,7 @@ def test_items_split_long_windows(files, bin_size, width):
     for stat in ("mean", "max", "coverage"):
         got = fastwig.read_windows([bw], chrom, starts, width, bin_size=bin_size, stat=stat, missing=0.0)
         for i, s in enumerate(starts):
-            ref = reference(painted_row(records, chrom, int(s), width, size, None), bin_size, stat, False, 0.0)
+            ref = reference_bins(painted_row(records, chrom, int(s), width, size, None), bin_size, stat, False, 0.0)
             assert_close(got[i, 0], ref, f"{stat} bin {bin_size} start {s}")
 
 
@@ -121,7 +102,7 @@ def test_overlaps_take_the_painted_path(files, case):
     req_starts = np.array([records[0][1], records[len(records) // 2][1]], dtype=np.int64)
     got = fastwig.read_windows([bw], chrom, req_starts, 64, bin_size=4, stat="mean", missing=0.0)
     for i, s in enumerate(req_starts):
-        ref = reference(painted_row(records, chrom, int(s), 64, bw.chroms[chrom], None), 4, "mean", False, 0.0)
+        ref = reference_bins(painted_row(records, chrom, int(s), 64, bw.chroms[chrom], None), 4, "mean", False, 0.0)
         assert_close(got[i, 0], ref, f"{case} at {s}")
     # the driver reports which path served each item: overlapping records must have been painted
     from fastwig.backend.cpu import CpuExecutor
@@ -168,7 +149,7 @@ def test_real_files_against_per_base(path):
     for stat in STATS:
         got = fastwig.read_windows([bw], chrom, starts, width, bin_size=bin_size, stat=stat, missing=0.0)
         for i in range(starts.size):
-            assert_close(got[i, 0], reference(per_base[i, 0], bin_size, stat, False, 0.0), f"{path.name} {stat}")
+            assert_close(got[i, 0], reference_bins(per_base[i, 0], bin_size, stat, False, 0.0), f"{path.name} {stat}")
 
 
 @pytest.mark.parametrize("cache_bytes", [128 << 20, 2048, 0])
