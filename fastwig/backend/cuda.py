@@ -299,7 +299,7 @@ class CudaExecutor:
             st["sync"] = time.perf_counter() - t_wait
             self.clock.finish()
             st["blocks"] = lay.m
-            st["compressed_bytes"] = lay.packed_bytes
+            st["compressed_bytes"] = int(lay.comp_size.sum())
             res = rt.copy_to_host(blocks.loaded) if lay.m else np.zeros(0, np.int64)
             st["inflated_bytes"] = int((res[res > 0] & (status.EARLY_STOP - 1)).sum())   # less the early-stop flag
             st["total"] = time.perf_counter() - self.t0
