@@ -15,6 +15,7 @@ import numpy as np
 from ._kernels import plan
 from .cache import cache
 from .config import settings
+from .load import exclusive_cumsum
 from .pool import run_items
 
 
@@ -80,19 +81,20 @@ def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int, use_ca
 
     # a track plans in about 15 us (256 windows): waking the pool costs more than a few tracks take
     run_items(plan_tracks, n_tracks, threads, min_chunk=PLAN_MIN_TRACKS)
-    parts = []
-    base_items = 0
-    base_uniq = 0
-    for t, (ptr, blist, uniq, stop, lo, length, flags) in enumerate(results):
-        if not use_cache:
-            lo[:] = -1
-        parts.append((ptr[1:] + base_items, blist + base_uniq, np.full(uniq.size, t, np.int64), uniq, stop,
-                      lo, length, flags))
-        base_items += int(ptr[-1])
-        base_uniq += uniq.size
-
-    def cat(k: int) -> np.ndarray:
-        return np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64)
-
-    bptr = np.concatenate(([0], cat(0))).astype(np.int64)
-    return RowPlan(bptr, cat(1), cat(2), cat(3), cat(4), cat(5), cat(6), cat(7))
+    if n_tracks == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return RowPlan(np.zeros(1, dtype=np.int64), *([empty] * 7))
+    # one concatenation per field, then each track's positions shifted past the tracks before it
+    fields = list(zip(*results))            # ptr, blist, uniq, stop, lo, length, flags: a tuple of n_tracks each
+    n_blocks = np.array([u.size for u in fields[2]], dtype=np.int64)
+    n_refs = np.array([p[-1] for p in fields[0]], dtype=np.int64)
+    bptr = np.zeros(n_tracks * n + 1, dtype=np.int64)
+    bptr[1:] = np.concatenate([p[1:] for p in fields[0]])
+    bptr[1:] += np.repeat(exclusive_cumsum(n_refs), n)
+    blist = np.concatenate(fields[1]) + np.repeat(exclusive_cumsum(n_blocks), n_refs)
+    track = np.repeat(np.arange(n_tracks, dtype=np.int64), n_blocks)
+    lo = np.concatenate(fields[4])
+    if not use_cache:
+        lo[:] = -1
+    return RowPlan(bptr, blist, track, np.concatenate(fields[2]), np.concatenate(fields[3]), lo,
+                   np.concatenate(fields[5]), np.concatenate(fields[6]))
