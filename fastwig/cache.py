@@ -1,7 +1,9 @@
 """The decoded-block cache: canonical inflated blocks of every open file, in one ring of bytes.
 
 Blocks are appended at the ring's head; when the head wraps, the blocks it overwrites are forgotten
-(first in, first out).  Where each cached block lies is kept by the cache itself, in a hash table of
+(first in, first out): a log of the registrations, in ring order, names the blocks a reservation
+overwrites, so that making room costs the blocks it forgets, not a pass over the whole table.  Where
+each cached block lies is kept by the cache itself, in a hash table of
 flat arrays keyed by (file, block) and sized by the blocks it holds (``kernels/cachemap.py``): an
 open file costs the cache nothing per block of its index, and the planner probes the table inside
 its compiled loop.  The ring's size is ``fastwig.config.settings.cache_bytes``; the table is held to
@@ -59,6 +61,34 @@ class BlockCache:
         self.buf = np.zeros(0, dtype=np.uint8)
         self.head = 0
         self._reset_table(MIN_SLOTS)
+        self._reset_log()
+
+    def _reset_log(self) -> None:
+        # the registrations of blocks since the last clear, oldest first: a circular queue of (key,
+        # ring position); trusted only while every registration fell, in order, inside the latest
+        # reservation (``_ordered``), else reservations fall back to a pass over the table
+        self._log_key = np.empty(1024, np.int64)
+        self._log_pos = np.empty(1024, np.int64)
+        self._log_first = 0
+        self._log_count = 0
+        self._ordered = True
+        self._res_next = 0        # registrations of the latest reservation must start here or later...
+        self._res_hi = 0          # ...and before here
+
+    def _log_append(self, keys: np.ndarray, pos: np.ndarray) -> None:
+        cap = self._log_key.size
+        if self._log_count + keys.size > cap:
+            new = max(2 * cap, self._log_count + keys.size)
+            order = (self._log_first + np.arange(self._log_count)) % cap
+            for name in ("_log_key", "_log_pos"):
+                grown = np.empty(new, np.int64)
+                grown[:self._log_count] = getattr(self, name)[order]
+                setattr(self, name, grown)
+            self._log_first, cap = 0, new
+        at = (self._log_first + self._log_count + np.arange(keys.size)) % cap
+        self._log_key[at] = keys
+        self._log_pos[at] = pos
+        self._log_count += keys.size
 
     def _reset_table(self, slots: int) -> None:
         self.table = (np.full(slots, cachemap.EMPTY, np.int64), np.zeros((slots, cachemap.N_VALUES), np.int64))
@@ -80,6 +110,7 @@ class BlockCache:
         """Forget every cached block."""
         with self.lock:
             self._reset_table(MIN_SLOTS)
+            self._reset_log()
             self.head = 0
 
     @property
@@ -104,7 +135,16 @@ class BlockCache:
         at = self.head if self.head + nbytes <= self.capacity else 0
         if keep_lo.size and np.any((keep_lo < at + nbytes) & (keep_hi > at)):
             return -1
-        self.evict(at, at + nbytes)
+        if self._ordered:
+            tail_from = self.head if at < self.head else -1      # a wrap abandons the previous lap's tail
+            with self.lock:
+                n, self._log_first, self._log_count = cachemap.evict_log(
+                    *self.table, self._log_key, self._log_pos, self._log_first, self._log_count, tail_from,
+                    at, at + nbytes)
+                self._live -= int(n)
+        else:
+            self.evict(at, at + nbytes)
+        self._res_next, self._res_hi = at, at + nbytes
         self.head = at + nbytes
         return at
 
@@ -132,6 +172,12 @@ class BlockCache:
             added, reused = cachemap.insert(*self.table, state.uid, leaves, pos, length, flags, until)
             self._live += added
             self._filled += added - reused
+            if self._ordered and pos.size:
+                if pos[0] < self._res_next or pos[-1] >= self._res_hi or (pos.size > 1 and (np.diff(pos) <= 0).any()):
+                    self._ordered = False       # not the pipeline's pattern: reservations scan the table
+                else:
+                    self._log_append((np.int64(state.uid) << 32) | leaves, pos)
+                    self._res_next = int(pos[-1]) + 1
 
     @property
     def max_entries(self) -> int:

@@ -109,6 +109,33 @@ def evict_range(keys, vals, lo, hi):
 
 
 @numba.njit(nogil=True, cache=True)
+def evict_log(keys, vals, log_key, log_pos, first, count, tail_from, lo, hi):
+    """Forget the blocks that a reservation of ring range ``[lo, hi)`` overwrites, from the log of
+    registrations (a circular queue of ``count`` records from ``first``, oldest first, in ring order).
+
+    Records are taken from the front while they lie in ``[lo, hi)``, or, when ``tail_from >= 0`` (the
+    head wrapped to 0), at or past ``tail_from``: the previous lap's tail, which the wrap abandons.  A
+    record's entry is removed only if the table still holds that key at that position (the block may
+    since have been forgotten, or cached again elsewhere).  Returns ``(removed, first, count)``.
+    """
+    cap = log_key.size
+    removed = 0
+    while count > 0:
+        p = log_pos[first]
+        if not ((tail_from >= 0 and p >= tail_from) or (lo <= p and p < hi)):
+            break
+        i = find(keys, log_key[first])
+        if i >= 0 and vals[i, POS] == p:
+            keys[i] = GONE
+            removed += 1
+        first += 1
+        if first == cap:
+            first = 0
+        count -= 1
+    return removed, first, count
+
+
+@numba.njit(nogil=True, cache=True)
 def rehash(keys, vals, new_keys, new_vals):
     """Move every live entry into the empty table ``new_keys``/``new_vals``."""
     mask = new_keys.size - 1

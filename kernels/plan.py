@@ -212,13 +212,14 @@ def plan_track(ix, file_order, cids, starts, width, early_exit, ckeys, cvals, ui
                     hkey[h] = k
                     hval[h] = u
                     uniq[u] = k
-                    # early exit only inside one chromosome (a crossing block is read whole)
-                    stop[u] = e if (early_exit and part == 0) else -1
+                    # early exit only inside one chromosome (a crossing block is read whole), and only
+                    # where a record may start at or past e (else the inflater's checks find nothing)
+                    stop[u] = e if (early_exit and part == 0 and e < np.int64(end[k])) else -1
                     nu += 1
                 else:
                     u = hval[h]
                     if stop[u] >= 0 and stop[u] < e:
-                        stop[u] = e
+                        stop[u] = e if e < np.int64(end[k]) else -1
                 blist[j] = u
                 j += 1
         if not file_order:

@@ -232,7 +232,8 @@ def plan_reference(items, cids, starts, width, early_exit):
         for o in offs:
             row = int(np.flatnonzero(items[:, 4] == o)[0])
             single = items[row, 0] == items[row, 2]
-            stop = st + width if (early_exit and single) else -1
+            # early exit within one chromosome, where a record may start at or past the window's end
+            stop = st + width if (early_exit and single and st + width < int(items[row, 3])) else -1
             old = stops.get(o, stop)
             stops[o] = -1 if (old < 0 or stop < 0) else max(old, stop)
     return windows, stops
@@ -285,7 +286,7 @@ def test_plan_reads_cache_entries_only_when_complete_enough(tmp_path):
     got = plan.plan_track(index.arrays, index.file_order, cids, starts, width, True, *cache.table, state.uid)
     miss = plan.plan_track(index.arrays, index.file_order, cids, starts, width, True, *cache.table, other.uid)
     assert np.array_equal(got[2], uniq)
-    hit = until >= stop
+    hit = until >= np.where(stop >= 0, stop, np.iinfo(np.int64).max)     # stop -1: the whole block
     assert np.array_equal(got[4], np.where(hit, 1000 + 64 * np.arange(uniq.size), -1))
     assert np.array_equal(got[5][hit], 10 + np.arange(uniq.size)[hit]) and (got[6][hit] == 3).all()
     assert (miss[4] == -1).all()
@@ -505,3 +506,53 @@ def test_block_size_of_one_reads_and_ends(tmp_path):
     path, at = write_tree(tmp_path / "one.bin", items, block_size=1)
     index = read_rtree(FileSource(path), at, "<")
     assert sorted(index.offset.tolist()) == sorted(items[:, 4].tolist())
+
+
+def test_reserve_forgets_exactly_what_it_overwrites_from_the_log():
+    """The pipeline's pattern (reserve, then register blocks in order inside the reservation), with
+    wraps and re-cached blocks: after every reservation no entry overlaps it, every older entry that
+    lies elsewhere (and not in the tail a wrap abandons) is still there, and the log-driven eviction
+    agrees with a pass over the table (a second cache that scans)."""
+    settings_before = settings.cache_bytes
+    rng = np.random.default_rng(29)
+    try:
+        settings.cache_bytes = 1 << 18
+        fast, slow = BlockCache(), BlockCache()
+        fast._ensure()
+        slow._ensure()
+        slow._ordered = False                      # reservations scan the whole table
+        st = FileCacheState(5_000)
+        ref: dict[int, tuple[int, int]] = {}       # leaf -> (pos, length)
+        wraps = 0
+        for step in range(400):
+            nbytes = int(rng.integers(4, 40_000)) & ~3
+            head = fast.head
+            at = fast.reserve(nbytes, np.zeros(0, np.int64), np.zeros(0, np.int64))
+            assert at == slow.reserve(nbytes, np.zeros(0, np.int64), np.zeros(0, np.int64))
+            if at < head:
+                wraps += 1
+                ref = {k: v for k, v in ref.items() if v[0] < head}            # the abandoned tail
+            ref = {k: v for k, v in ref.items() if not (v[0] < at + nbytes and v[0] + v[1] > at)}
+            for c in (fast, slow):
+                pos, length, _, _ = c.lookup(st, np.arange(5_000, dtype=np.int64))
+                live = pos >= 0
+                assert not ((pos[live] < at + nbytes) & (pos[live] + length[live] > at)).any()
+            pos, length, _, _ = fast.lookup(st, np.arange(5_000, dtype=np.int64))
+            assert {int(k): (int(pos[k]), int(length[k])) for k in np.flatnonzero(pos >= 0)} == ref
+            # blocks in order inside the reservation, some of them cached before (re-registered)
+            k = int(rng.integers(1, 12))
+            cuts = np.sort(rng.choice(np.arange(4, max(nbytes, 8), 4), size=min(k, max(nbytes // 4 - 1, 1)),
+                                      replace=False))
+            starts = np.concatenate(([0], cuts))[:-1] + at
+            lengths = np.diff(np.concatenate(([0], cuts))) if cuts.size else np.array([nbytes])
+            starts, lengths = starts[: lengths.size], lengths[: starts.size]
+            leaves = rng.choice(5_000, starts.size, replace=False).astype(np.int64)
+            for c in (fast, slow):
+                c.register(st, leaves, starts, lengths, np.zeros(starts.size), np.zeros(starts.size))
+            for leaf, p, n in zip(leaves.tolist(), starts.tolist(), lengths.tolist()):
+                ref[leaf] = (p, n)
+            assert fast._ordered
+            assert fast.entries == len(ref)
+        assert wraps > 10
+    finally:
+        settings.cache_bytes = settings_before
