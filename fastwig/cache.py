@@ -78,13 +78,15 @@ class BlockCache:
     def _log_append(self, keys: np.ndarray, pos: np.ndarray) -> None:
         cap = self._log_key.size
         if self._log_count + keys.size > cap:
-            new = max(2 * cap, self._log_count + keys.size)
-            order = (self._log_first + np.arange(self._log_count)) % cap
-            for name in ("_log_key", "_log_pos"):
-                grown = np.empty(new, np.int64)
-                grown[:self._log_count] = getattr(self, name)[order]
-                setattr(self, name, grown)
-            self._log_first, cap = 0, new
+            # full: first drop the records of blocks forgotten since (the table's cap forgets blocks the
+            # ring still holds), so that the log is sized by the live blocks, then grow if still half full
+            kept_key, kept_pos = np.empty(self._log_count, np.int64), np.empty(self._log_count, np.int64)
+            n = int(cachemap.compact_log(*self.table, self._log_key, self._log_pos, self._log_first,
+                                         self._log_count, kept_key, kept_pos))
+            cap = max(cap, 2 * (n + keys.size))
+            self._log_key, self._log_pos = np.empty(cap, np.int64), np.empty(cap, np.int64)
+            self._log_key[:n], self._log_pos[:n] = kept_key[:n], kept_pos[:n]
+            self._log_first, self._log_count = 0, n
         at = (self._log_first + self._log_count + np.arange(keys.size)) % cap
         self._log_key[at] = keys
         self._log_pos[at] = pos

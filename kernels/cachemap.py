@@ -136,6 +136,24 @@ def evict_log(keys, vals, log_key, log_pos, first, count, tail_from, lo, hi):
 
 
 @numba.njit(nogil=True, cache=True)
+def compact_log(keys, vals, log_key, log_pos, first, count, out_key, out_pos):
+    """Copy, oldest first, the log records whose entry the table still holds at that position into
+    ``out_key``/``out_pos`` (from 0); returns how many.  (Records of forgotten or moved blocks go.)"""
+    cap = log_key.size
+    n = 0
+    for j in range(count):
+        r = first + j
+        if r >= cap:
+            r -= cap
+        i = find(keys, log_key[r])
+        if i >= 0 and vals[i, POS] == log_pos[r]:
+            out_key[n] = log_key[r]
+            out_pos[n] = log_pos[r]
+            n += 1
+    return n
+
+
+@numba.njit(nogil=True, cache=True)
 def rehash(keys, vals, new_keys, new_vals):
     """Move every live entry into the empty table ``new_keys``/``new_vals``."""
     mask = new_keys.size - 1

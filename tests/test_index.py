@@ -556,3 +556,27 @@ def test_reserve_forgets_exactly_what_it_overwrites_from_the_log():
         assert wraps > 10
     finally:
         settings.cache_bytes = settings_before
+
+
+def test_log_of_registrations_stays_sized_by_the_live_blocks():
+    """Files of tiny blocks: the table's cap forgets blocks the ring still holds; their records leave
+    the log when it fills, so it stays within a few times the most blocks the table may hold."""
+    settings_before = settings.cache_bytes
+    try:
+        settings.cache_bytes = 1 << 20
+        cache = BlockCache()
+        cache._ensure()
+        st = FileCacheState(1 << 30)
+        leaf = 0
+        for _ in range(300):
+            at = cache.reserve(4096, np.zeros(0, np.int64), np.zeros(0, np.int64))
+            pos = at + 16 * np.arange(256)
+            cache.register(st, np.arange(leaf, leaf + 256), pos, np.full(256, 16), np.zeros(256), np.zeros(256))
+            leaf += 256
+            assert cache.entries <= cache.max_entries
+        assert cache._ordered
+        assert cache._log_key.size <= 4 * (cache.max_entries + 256)
+        pos, _, _, _ = cache.lookup(st, np.arange(leaf - 256, leaf))
+        assert (pos >= 0).all()                     # the newest blocks are cached
+    finally:
+        settings.cache_bytes = settings_before
