@@ -13,6 +13,7 @@ import numpy as np
 
 from . import status
 from ._twin import twin
+from .inflate import INFLATE_WORK_SIZE, load_block
 from .section import SECTION_HEADER_SIZE
 
 # flags returned by scan_block (non-negative) and kept per cached block
@@ -204,5 +205,19 @@ def scan_loaded_cpu(buf, u32, lo, loaded, mode, flags, length, i0, i1):
     (``kernels.inflate.MODE_SWAP``) is the byte swap.  Writes ``flags`` and ``length``."""
     for i in range(i0, i1):
         f, n = scan_loaded(buf, u32, lo[i], loaded[i], (mode[i] & 1) != 0)
+        flags[i] = f
+        length[i] = n
+
+
+@numba.njit(nogil=True, cache=True)
+def load_scan_cpu(src, src_off, src_end, dst, u32, dst_off, dst_end, stop, mode, loaded, flags, length, i0, i1):
+    """CPU driver of :func:`kernels.inflate.load_block` then :func:`scan_loaded`, item by item, over items
+    ``i0 .. i1-1`` (per-item int64 arrays): each block is scanned right after it is loaded, while its
+    bytes are still in the core's cache.  Writes ``loaded``, ``flags`` and ``length``."""
+    work = np.empty(INFLATE_WORK_SIZE, dtype=np.int32)
+    for i in range(i0, i1):
+        r = load_block(src, src_off[i], src_end[i], dst, dst_off[i], dst_end[i], stop[i], mode[i], work)
+        loaded[i] = r
+        f, n = scan_loaded(dst, u32, dst_off[i], r, (mode[i] & 1) != 0)
         flags[i] = f
         length[i] = n

@@ -6,7 +6,8 @@ Stages (the CUDA executor has the same ones, in :mod:`fastwig.backend.cuda`):
    holds (:func:`fastwig.blocks.plan_rows`);
 2. **load** -- the stored bytes of the blocks the cache lacks, read with ``pread`` into one packed
    buffer (:func:`fastwig.load.read_stored`), loaded (inflated, or copied when stored raw) and
-   scanned into canonical layout by the twins, then appended to the cache ring;
+   scanned into canonical layout by the twins, each block scanned right after its load
+   (:func:`kernels.decode.load_scan_cpu`), then appended to the cache ring;
 3. **fill** -- per-base rows painted by :func:`kernels.expand.expand_item`, or bins reduced straight
    from records by :func:`kernels.bins.bin_item`.
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._kernels import bins, decode, expand, inflate, pack
+from .._kernels import bins, decode, expand, pack
 from ..blocks import RowPlan, plan_rows
 from ..cache import UNTIL_COMPLETE, cache
 from ..load import align4, block_layout, check_blocks, exclusive_cumsum, read_stored
@@ -191,12 +192,10 @@ def _load(bws, lay, stop: np.ndarray, threads: int):
     read_stored(bws, lay, packed, 0, threads)
     scratch = _scratch_buf("out", lay.arena_bytes)
     loaded = np.empty(lay.m, dtype=np.int64)
-    run_items(inflate.load_batch_cpu, lay.m, threads, packed, lay.src_lo, lay.src_lo + lay.comp_size, scratch,
-              lay.dst_lo, lay.dst_lo + lay.out_cap, stop, lay.mode, loaded)
     out_flags = np.empty(lay.m, dtype=np.int64)
     out_len = np.empty(lay.m, dtype=np.int64)
     u32 = scratch[: scratch.size & ~3].view(np.uint32)
-    run_items(decode.scan_loaded_cpu, lay.m, threads, scratch, u32, lay.dst_lo, loaded, lay.mode, out_flags,
-              out_len, min_chunk=8)
+    run_items(decode.load_scan_cpu, lay.m, threads, packed, lay.src_lo, lay.src_lo + lay.comp_size, scratch, u32,
+              lay.dst_lo, lay.dst_lo + lay.out_cap, stop, lay.mode, loaded, out_flags, out_len)
     check_blocks(bws, lay, loaded, out_flags)
     return scratch, out_len, out_flags
