@@ -2,11 +2,15 @@
 
 :class:`Genome` is the only place fastwig uses pyfaidx (imported when a ``Genome`` is opened, never by
 ``import fastwig``).  pyfaidx opens the FASTA and builds or checks its ``.fai`` index.  For an
-uncompressed FASTA, windows are then read straight out of a memory map of the file through that index
-(:func:`kernels.onehot.gather_fasta_cpu`, no GIL, no Python object per window); a BGZF-compressed FASTA
-falls back to pyfaidx fetches.  Either way the bytes of a batch go through one encoder kernel
-(:mod:`kernels.onehot` for one-hot and integer codes, :mod:`kernels.kmer` for k-mer tokens), whose GPU
-twins the dataset uses on ``device="cuda"``.
+uncompressed FASTA, windows are then read through that index by
+:func:`kernels.onehot.gather_fasta_cpu`: one positional read (``pread``) per window of the file range
+that holds its bases, line ends decoded in compiled code (no GIL, no Python object per window), chunks
+of windows on fastwig's thread pool.  The descriptor is leased from :data:`fastwig.io.fd_pool`, which
+checks first that the file is still the one indexed at open.  No memory map: a FASTA truncated or
+rewritten while a ``Genome`` is open raises :class:`~fastwig.errors.FormatError` naming the file, where a
+map would kill the process with SIGBUS.  A BGZF-compressed FASTA falls back to pyfaidx fetches.  Either
+way the bytes of a batch go through one encoder kernel (:mod:`kernels.onehot` for one-hot and integer
+codes, :mod:`kernels.kmer` for k-mer tokens), whose GPU twins the dataset uses on ``device="cuda"``.
 
 Conventions (all methods): coordinates are 0-based, half-open; positions before 0 or at/after the
 end of the chromosome read as ``N``; soft-masked (lowercase) bases are kept as stored by
@@ -25,7 +29,8 @@ from ._kernels import onehot as _k
 from .backend import run_items
 from .chromalias import resolve as resolve_alias
 from .config import resolve_threads
-from .errors import ChromNotFound, FastwigError, RangeError
+from .errors import ChromNotFound, FastwigError, FormatError, RangeError
+from .io import FileSource, fd_pool
 from .kernels import kmer as _kk
 
 __all__ = ["Genome"]
@@ -33,6 +38,11 @@ __all__ = ["Genome"]
 _GZIP_MAGIC = b"\x1f\x8b"
 # fewest bases worth a thread-pool chunk
 _MIN_CHUNK_BASES = 1 << 18
+# The gather counts each window's pread as this many bases more when it sizes chunks: a pread of a 1 kb
+# window at a random place of a FASTA in the page cache costs ~0.8 us, as long as copying ~5 kb (~0.15 ns
+# a byte), so a batch of 256 windows of 1 kb is worth 4 chunks where the encoders make one (onehot_batch
+# of 256 x 1 kb at 2 threads: 0.31 -> 0.25 ms median on the 2-core development machine).
+_READ_COST_BASES = 4096
 
 
 class Genome:
@@ -44,8 +54,11 @@ class Genome:
         FASTA file, plain or BGZF-compressed (``.gz``/``.bgz``; needs biopython, as pyfaidx does).  Its
         ``.fai`` index is used, or built next to it when missing or older than the FASTA.
     mmap : bool, default True
-        Read an uncompressed FASTA through a memory map (fast path).  ``False`` fetches every window
-        through pyfaidx (the path compressed files always take).
+        Take the fast path for an uncompressed FASTA: positional reads (``pread``) of each window's bytes
+        through the ``.fai`` index, in compiled code on fastwig's thread pool.  ``False`` fetches every
+        window through pyfaidx (the path compressed files always take).  Both give the same bytes.  The
+        name is historical: no memory map is made any more (a map turns a file truncated under it into
+        SIGBUS; a positional read comes back short and raises :class:`~fastwig.errors.FormatError`).
     aliases : bool, dict, str or None
         How a name the FASTA lacks is looked up (:mod:`fastwig.chromalias`: ``chr1`` finds ``1``,
         ``chrM`` finds ``MT``); None (default) follows ``fastwig.settings.chrom_aliases``, False
@@ -61,7 +74,9 @@ class Genome:
     Raises
     ------
     FastwigError
-        The file is missing or pyfaidx cannot index it; the message names the file.
+        The file is missing or pyfaidx cannot index it; the message names the file.  Reads raise
+        :class:`~fastwig.errors.FormatError` (a ``FastwigError``) naming the file when it was truncated,
+        rewritten or replaced after it was opened.
 
     Examples
     --------
@@ -76,17 +91,21 @@ class Genome:
                  aliases: bool | dict | str | os.PathLike | None = None) -> None:
         self.path = os.fspath(path)
         self.chrom_aliases = aliases
-        self._use_mmap = bool(mmap)
+        self._use_mmap = bool(mmap)     # the fast path was asked for (the keyword's historical name)
         self._fa = self._open_pyfaidx()
         index = self._fa.faidx.index
         self._names: list[str] = list(index)
         self._ids = {name: i for i, name in enumerate(self._names)}
         self.chroms: dict[str, int] = {name: int(index[name].rlen) for name in self._names}
         self._length = np.array([self.chroms[n] for n in self._names], dtype=np.int64)
-        self._buf = None
+        self._src: FileSource | None = None     # set: windows are read by gather_fasta_cpu
         self._closed = False
         if self._use_mmap and not getattr(self._fa.faidx, "_bgzf", False) and not self._is_gzip():
-            self._map_file(index)
+            try:
+                self._index_file(index)
+            except BaseException:
+                self._fa.close()
+                raise
 
     # --- opening ----------------------------------------------------------------------------------
 
@@ -105,9 +124,8 @@ class Genome:
         with open(self.path, "rb") as fh:
             return fh.read(2) == _GZIP_MAGIC
 
-    def _map_file(self, index) -> None:
-        from .io import FileSource
-
+    def _index_file(self, index) -> None:
+        """The ``.fai`` columns the gather reads by, checked against the file's size."""
         src = FileSource(self.path)
         recs = [index[n] for n in self._names]
         offset = np.array([r.offset for r in recs], dtype=np.int64)
@@ -116,25 +134,26 @@ class Genome:
         length = self._length
         nonempty = length > 0
         if np.any(nonempty & ((lenc <= 0) | (lenb < lenc))):
+            src.close()
             raise FastwigError(f"{self.path}: .fai index has invalid line lengths")
         last = length - 1
         last_byte = offset + (last // np.maximum(lenc, 1)) * lenb + last % np.maximum(lenc, 1)
         if np.any(nonempty & ((offset < 0) | (last_byte >= src.size))):
+            src.close()
             raise FastwigError(f"{self.path}: .fai index points past the end of the file (stale index?)")
+        src.detach()        # reads lease a descriptor from fd_pool: a forked child opens its own
         self._src = src
-        self._buf = src.buf
         self._offset = offset
         # lenc = 0 only for empty records, which the gather never reads; 1 keeps its division defined
         self._lenc = np.maximum(lenc, 1)
         self._lenb = np.maximum(lenb, 1)
 
     def close(self) -> None:
-        """Release the file (the memory map and pyfaidx's handle); later reads raise FastwigError."""
+        """Release the file (the pooled descriptor and pyfaidx's handle); later reads raise FastwigError."""
         self._closed = True
-        self._buf = None
-        src = getattr(self, "_src", None)
-        if src is not None:
-            src.close()
+        if self._src is not None:
+            self._src.close()
+            fd_pool.forget(self.path)       # closed once no read holds it (another reader reopens it)
         self._fa.close()
 
     def __enter__(self) -> Genome:
@@ -252,13 +271,37 @@ class Genome:
             raise RangeError(f"out must be C-contiguous uint8 {(n, width)}, got {out.dtype} {out.shape}")
         if n == 0 or width == 0:
             return out
-        if self._buf is not None:
-            run_items(_k.gather_fasta_cpu, n, resolve_threads(threads), self._buf, self._offset, self._lenc,
-                      self._lenb, self._length, ids, starts, out, min_chunk=_min_chunk(width))
+        if self._src is not None:
+            self._gather(ids, starts, out, resolve_threads(threads))
         else:
             for i in range(n):
                 out[i] = self._fetch_pyfaidx(int(ids[i]), int(starts[i]), int(starts[i]) + width)
         return out
+
+    def _gather(self, ids: np.ndarray, starts: np.ndarray, out: np.ndarray, threads: int) -> None:
+        """Windows ``(ids[i], starts[i])`` into ``out`` by positional reads (fast path).
+
+        Raises
+        ------
+        FormatError
+            The file changed since it was opened (the lease checks its size and time first), or a
+            window's bytes could not be read whole (it shrank during the read).
+        """
+        n, width = out.shape
+        status = np.zeros(n, dtype=np.int64)
+        args = (self._offset, self._lenc, self._lenb, self._length, ids, starts, out, status)
+        with self._src.descriptor() as fd:
+            run_items(_k.gather_fasta_cpu, n, threads, fd, *args, min_chunk=_min_chunk(width + _READ_COST_BASES))
+        bad = np.flatnonzero(status)
+        if bad.size:
+            i = int(bad[0])
+            cid = int(ids[i])
+            lo, hi = _k.fasta_bases(int(starts[i]), width, int(self._length[cid]))
+            at = int(self._offset[cid]) + _k.fasta_byte(lo, int(self._lenc[cid]), int(self._lenb[cid]))
+            what = ("the file changed or is truncated (open it again)" if status[i] == _k.ERR_FASTA_SHORT
+                    else "the read failed (I/O error)")
+            raise FormatError(f"{self.path}: bases {self._names[cid]}:{lo}-{hi} at file offset {at} could not be "
+                              f"read: {what}")
 
     def _fetch_pyfaidx(self, cid: int, start: int, end: int) -> np.ndarray:
         """Bytes of ``[start, end)`` of sequence ``cid`` through pyfaidx, N-padded (slow path)."""
@@ -276,12 +319,11 @@ class Genome:
         self._check_open()
         start, end = self._check_range(start, end)
         cid = self._chrom_id(chrom)
-        if self._buf is None:
+        if self._src is None:
             return self._fetch_pyfaidx(cid, start, end)
         out = np.empty((1, end - start), dtype=np.uint8)
         if end > start:
-            _k.gather_fasta_cpu(self._buf, self._offset, self._lenc, self._lenb, self._length,
-                                np.array([cid], dtype=np.int64), np.array([start], dtype=np.int64), out, 0, 1)
+            self._gather(np.array([cid], dtype=np.int64), np.array([start], dtype=np.int64), out, 1)
         return out[0]
 
     # --- single windows ---------------------------------------------------------------------------

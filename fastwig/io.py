@@ -22,11 +22,8 @@ holds it (those are the old file's bytes) and raises once it was closed.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import mmap
 import os
 import stat
-import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -65,8 +62,6 @@ class FileSource:
         self.path = os.fspath(path)
         self._ahead: tuple[int, bytes] | None = None
         self._reading_ahead = False
-        self._map = None
-        self._buf = None
         self._fd = None
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -152,78 +147,10 @@ class FileSource:
             return contextlib.nullcontext(self._fd)
         return fd_pool.lease(self.path, self.ident)
 
-    @property
-    def buf(self) -> np.ndarray:
-        """The whole file as a read-only memory-mapped uint8 array, made on first use.
-
-        Kept for callers that gather from a map (the FASTA reader).  A map faults (SIGBUS) if the file
-        shrinks under it: bigWig data and metadata never go through it; use :meth:`view` or
-        :meth:`descriptor` instead.
-        """
-        if self._buf is None:
-            if self.size == 0:
-                self._buf = np.zeros(0, dtype=np.uint8)
-            else:
-                with self.descriptor() as fd:
-                    try:
-                        self._map, self._buf = _map_read_only(fd, self.size)
-                    except (OSError, ValueError) as exc:
-                        raise FastwigError(f"{self.path}: cannot map: {exc}") from exc
-            self.detach()                   # the map keeps no descriptor
-        return self._buf
-
     def close(self) -> None:
-        """Drop the descriptor, the read-ahead chunk and any mapping (unmapped once no array views it)."""
+        """Drop the descriptor and the read-ahead chunk."""
         self.detach()
         self._ahead = None
-        self._buf = None
-        self._map = None
-
-
-
-
-def _libc_mmap():
-    """The C library's mmap/munmap through ctypes, or None where there is none (Windows)."""
-    if os.name != "posix":
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        map_fn, unmap_fn = libc.mmap, libc.munmap
-    except (OSError, AttributeError):
-        return None
-    map_fn.restype = ctypes.c_void_p
-    map_fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
-    unmap_fn.restype = ctypes.c_int
-    unmap_fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
-    return map_fn, unmap_fn
-
-
-_LIBC_MMAP = _libc_mmap()
-_MAP_FAILED = ctypes.c_void_p(-1).value
-
-
-class _Mapping:
-    """Owner of a mapping made through ctypes; arrays made from it keep it (and the mapping) alive."""
-
-    def __init__(self, addr: int, size: int):
-        self.__array_interface__ = {"data": (addr, True), "shape": (size,), "typestr": "|u1", "version": 3}
-
-
-def _map_read_only(fd: int, size: int):
-    """(owner, read-only uint8 array) of a shared mapping of ``size`` bytes of ``fd`` that keeps no
-    descriptor: the caller may close ``fd`` at once.  The mapping lives while any view of the array does."""
-    if _LIBC_MMAP is not None:
-        map_fn, unmap_fn = _LIBC_MMAP
-        addr = map_fn(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-        if addr is None or addr == _MAP_FAILED:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-        owner = _Mapping(addr, size)
-        weakref.finalize(owner, unmap_fn, addr, size)
-        return owner, np.asarray(owner)      # read-only (PROT_READ): its base is the owner
-    kw = {"trackfd": False} if sys.version_info >= (3, 13) else {}
-    owner = mmap.mmap(fd, size, access=mmap.ACCESS_READ, **kw)
-    return owner, np.frombuffer(owner, dtype=np.uint8)
 
 
 class _Entry:

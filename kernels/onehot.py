@@ -14,19 +14,28 @@ anything unknown) -> 4, "not a base".
 
 The per-item algorithm is one base (window ``i``, position ``j``); items write disjoint outputs, so
 the CPU driver here and the GPU driver in :mod:`kernels.cuda` give identical bits.
-:func:`gather_fasta_cpu` (CPU only: the FASTA lives in host memory) copies the raw bytes of windows
-out of an uncompressed FASTA through its ``.fai`` index.
+:func:`gather_fasta_cpu` (CPU only: it reads the file) copies the raw bytes of windows out of an
+uncompressed FASTA through its ``.fai`` index, with one positional read (``pread``) per window into a
+scratch buffer -- never through a memory map, which a file truncated under an open ``Genome`` turns into
+SIGBUS; a short read comes back as a status (:data:`ERR_FASTA_SHORT`) that the host raises.  It calls the
+C library through ctypes (:mod:`kernels.pack`), so it is compiled at first use, not cached.
 """
 
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 from ._twin import twin
+from .pack import _pread
 
 N_CODE = 4
 # ASCII 'N': what positions past either end of a chromosome read as
 N_BYTE = 78
+# gather_fasta_cpu's status of a window (0: read whole): the file ended inside the window's bytes (it
+# shrank after its index was checked), or the read failed (an I/O error)
+ERR_FASTA_SHORT = -30
+ERR_FASTA_READ = -31
 
 
 @twin
@@ -126,52 +135,100 @@ def integer_batch_cpu(codes, rc, out, i0, i1):
 
 
 @numba.njit(nogil=True, cache=True)
-def gather_fasta_cpu(buf, rec_offset, rec_linebases, rec_linebytes, rec_length, rec_id, starts, out, i0, i1):
+def fasta_bases(start, width, length):
+    """``(lo, hi)``: the bases ``[lo, hi)`` of window ``[start, start + width)`` inside ``[0, length)``
+    (``lo == hi`` when none; the window's other positions read as ``N``)."""
+    lo = min(max(start, 0), start + width)
+    hi = max(min(start + width, length), lo)
+    return lo, hi
+
+
+@numba.njit(nogil=True, cache=True)
+def fasta_byte(p, linebases, linebytes):
+    """Byte of base ``p`` counted from the record's first base (``.fai`` line arithmetic)."""
+    line = p // linebases
+    return line * linebytes + (p - line * linebases)
+
+
+@numba.njit(nogil=True, cache=True)
+def pread_whole(fd, addr, length, at):
+    """Read ``length`` bytes at file offset ``at`` into memory at ``addr``: 0, or :data:`ERR_FASTA_SHORT`
+    when the file ends first, :data:`ERR_FASTA_READ` when a read fails."""
+    got = 0
+    while got < length:
+        k = _pread(fd, addr + got, length - got, at + got)
+        if k < 0:
+            return ERR_FASTA_READ
+        if k == 0:
+            return ERR_FASTA_SHORT
+        got += k
+    return 0
+
+
+@numba.njit(nogil=True, cache=True)
+def gather_fasta_cpu(fd, rec_offset, rec_linebases, rec_linebytes, rec_length, rec_id, starts, out, status, i0, i1):
     """Copy the FASTA bytes of windows ``i0 <= i < i1`` into ``out`` (CPU only).
 
     Window ``i`` covers ``[starts[i], starts[i] + width)`` of record ``rec_id[i]``; positions before 0
-    or at/after the record's length read as ``N``.  The record's bases sit in ``buf`` as the ``.fai``
-    index says: base ``p`` at byte ``offset + (p // linebases) * linebytes + p % linebases``.
+    or at/after the record's length read as ``N``.  The record's bases sit in the file as the ``.fai``
+    index says: base ``p`` at byte ``offset + (p // linebases) * linebytes + p % linebases``.  The bytes
+    of a window's bases, line ends included, are one range of the file: one ``pread`` brings it into a
+    scratch buffer (one per call, sized for the call's longest range), and the line arithmetic copies
+    the bases out of it.
 
     Parameters
     ----------
-    buf : uint8 (file size,)
-        The whole FASTA file (a memory map).
+    fd : int
+        A descriptor of the FASTA (positional reads only: threads may share it).
     rec_offset, rec_linebases, rec_linebytes, rec_length : int64 (records,)
-        ``.fai`` columns 3, 4, 5 and 2.
+        ``.fai`` columns 3, 4, 5 and 2 (line columns >= 1).
     rec_id : int64 (n,)
         Record index of each window (validated by the caller).
     starts : int64 (n,)
         0-based window starts.
     out : uint8 (n, width)
         Output bytes as stored (case kept).
+    status : int64 (n,)
+        Set to :data:`ERR_FASTA_SHORT` or :data:`ERR_FASTA_READ` for a window whose bytes could not be
+        read whole (that row is then all ``N``); left as it is otherwise.
     i0, i1 : int
         Window range this call copies.
     """
     width = out.shape[1]
+    most = 0
+    for i in range(i0, i1):
+        r = rec_id[i]
+        lo, hi = fasta_bases(starts[i], width, rec_length[r])
+        if hi > lo:
+            lb, lbytes = rec_linebases[r], rec_linebytes[r]
+            most = max(most, fasta_byte(hi - 1, lb, lbytes) - fasta_byte(lo, lb, lbytes) + 1)
+    scratch = np.empty(most, dtype=np.uint8)
+    addr = scratch.ctypes.data
     for i in range(i0, i1):
         r = rec_id[i]
         s = starts[i]
-        e = s + width
-        length = rec_length[r]
-        lo = min(max(s, 0), e)
-        hi = max(min(e, length), lo)
+        lb = rec_linebases[r]
+        lbytes = rec_linebytes[r]
+        lo, hi = fasta_bases(s, width, rec_length[r])
         # row and line views with 0-based loops: the copy loops then vectorise (~5x faster)
         row = out[i]
         for j in range(0, lo - s):
             row[j] = N_BYTE
-        off = rec_offset[r]
-        lb = rec_linebases[r]
-        lbytes = rec_linebytes[r]
-        p = lo
-        while p < hi:
-            line = p // lb
-            col = p - line * lb
-            n = min(lb - col, hi - p)
-            src = buf[off + line * lbytes + col:]
-            dst = row[p - s:]
-            for t in range(n):
-                dst[t] = src[t]
-            p += n
+        if hi > lo:
+            first = fasta_byte(lo, lb, lbytes)
+            code = pread_whole(fd, addr, fasta_byte(hi - 1, lb, lbytes) - first + 1, rec_offset[r] + first)
+            if code != 0:
+                status[i] = code
+                hi = lo                     # the window reads as N; the host raises
+            p = lo
+            while p < hi:
+                line = p // lb
+                col = p - line * lb
+                n = min(lb - col, hi - p)
+                src = scratch[line * lbytes + col - first:]
+                dst = row[p - s:]
+                for t in range(n):
+                    dst[t] = src[t]
+                p += n
         for j in range(hi - s, width):
             row[j] = N_BYTE

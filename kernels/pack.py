@@ -1,8 +1,8 @@
 """Byte movers of the host pipeline: gather compressed blocks into one packed buffer, copy blocks.
 
-Host-only (no GPU twin): they call the C library's ``memcpy`` through ctypes, several times faster
-than a byte loop.  (Numba cannot cache functions that hold a ctypes pointer, so these compile at
-first use; they are tiny.)
+Host-only (no GPU twin): they call the C library's ``memcpy`` (through ctypes, several times faster
+than a byte loop; numba cannot cache a function that holds a ctypes pointer, so those compile at
+first use: they are tiny) and ``pread`` (declared by name, so its callers are cached).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 
 import numba
+from numba import types
 
 _memcpy = ctypes.CDLL(None).memcpy
 _memcpy.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
@@ -30,12 +31,13 @@ def copy_ranges(src, src_lo, length, dst, dst_lo, i0, i1):
             _memcpy(d + dst_lo[i], s + src_lo[i], length[i])
 
 
-_pread = ctypes.CDLL(None, use_errno=True).pread
-_pread.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_longlong)
-_pread.restype = ctypes.c_ssize_t
+# The C library's pread, declared to numba by name (not through a ctypes pointer) so that callers can
+# be cached: ssize_t pread(int fd, void *buf, size_t count, off_t offset), the buffer passed as its
+# address (a pointer and a 64-bit integer travel alike in the 64-bit calling conventions).
+_pread = types.ExternalFunction("pread", types.intp(types.intc, types.uintp, types.uintp, types.int64))
 
 
-@numba.njit(nogil=True)
+@numba.njit(nogil=True, cache=True)
 def pread_ranges(fds, offset, length, dst, dst_lo, got, i0, i1):
     """Read ``length[i]`` bytes at offset ``offset[i]`` of descriptor ``fds[i]`` into ``dst[dst_lo[i]:]``
     (items ``i0 .. i1-1``; one call reads the blocks of many files).

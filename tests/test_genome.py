@@ -273,7 +273,7 @@ def test_mmap_and_pyfaidx_paths_agree(fasta):
     chroms = rng.choice(list(RECORDS), size=60)
     starts = rng.integers(-40, 220, size=60)
     with Genome(fasta) as fast, Genome(fasta, mmap=False) as slow:
-        assert fast._buf is not None and slow._buf is None
+        assert fast._src is not None and slow._src is None
         np.testing.assert_array_equal(fast.fetch_batch(chroms, starts, 33), slow.fetch_batch(chroms, starts, 33))
 
 
