@@ -2,14 +2,15 @@
 
 Blocks are appended at the ring's head; when the head wraps, the blocks it overwrites are forgotten
 (first in, first out): a log of the registrations, in ring order, names the blocks a reservation
-overwrites, so that making room costs the blocks it forgets, not a pass over the whole table.  Where
-each cached block lies is kept by the cache itself, in a hash table of
-flat arrays keyed by (file, block) and sized by the blocks it holds (``kernels/cachemap.py``): an
-open file costs the cache nothing per block of its index, and the planner probes the table inside
-its compiled loop.  The ring's size is ``fastwig.config.settings.cache_bytes``; the table is held to
-a quarter of that (:data:`TABLE_SHARE`): files of tiny blocks would otherwise fill the ring with
-entries that cost more than their bytes (36-byte blocks: 210 bytes of table each), so past that
-many entries the oldest blocks are forgotten first.
+overwrites, so that making room costs the blocks it forgets, not a pass over the whole table.
+
+Where each cached block lies is kept by the cache itself, in a hash table of flat arrays keyed by
+(file, block) and sized by the blocks it holds (``kernels/cachemap.py``): an open file costs the
+cache nothing per block of its index, and the planner probes the table inside its compiled loop.
+The ring's size is ``fastwig.config.settings.cache_bytes``; the table is held to a quarter of that
+(:data:`TABLE_SHARE`): files of tiny blocks would otherwise fill the ring with entries that cost more
+than their bytes (36-byte blocks: 210 bytes of table each), so past that many entries the oldest
+blocks are forgotten first.
 """
 
 from __future__ import annotations
