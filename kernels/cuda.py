@@ -224,7 +224,7 @@ def _build_bins():
 
 def inflate_batch_gpu(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, result,
                       threads_per_block: int, blocks: int, stream=0) -> None:
-    """Inflate one zlib stream per item on the GPU; GPU twin of :func:`kernels.inflate.inflate_batch_cpu`.
+    """Inflate one zlib stream per item on the GPU; GPU twin of :func:`kernels.inflate.load_batch_cpu`.
 
     One thread per stream (grid stride), its Huffman tables in ``cuda.local.array`` scratch.
 
@@ -242,8 +242,7 @@ def inflate_batch_gpu(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, 
         Per item, the early-exit coordinate (< 0: inflate the whole stream).
     mode : int64 (m,)
         Per item, ``MODE_SWAP`` (big-endian file, for the early-exit check) and ``MODE_RAW`` (copy the
-        bytes as they are: a block of an uncompressed file) bits.  Unlike the CPU driver, which takes
-        one byte order per call, a launch mixes files.
+        bytes as they are: a block of an uncompressed file) bits.
     result : int64 (m,)
         Out: per item, the bytes written or a negative status code (:mod:`kernels.status`).
     threads_per_block, blocks : int

@@ -1,7 +1,8 @@
 """zlib inflate (RFC 1950 wrapper around RFC 1951 deflate), one stream per item.
 
 The per-item algorithm :func:`inflate_item` is a :func:`~kernels._twin.twin`: the same Python source is
-compiled as an inlined ``numba.njit`` function for the CPU driver :func:`inflate_batch_cpu` and as a
+compiled as an inlined ``numba.njit`` function for the CPU drivers (:func:`load_batch_cpu`, and
+:func:`kernels.decode.load_scan_cpu`, which the CPU executor runs) and as a
 ``numba.cuda.jit(device=True)`` function for the GPU kernel in ``kernels/cuda.py``.  It decodes stored,
 fixed-Huffman and dynamic-Huffman blocks with table-driven Huffman decoding and a 63-bit bit buffer,
 checks every index that comes from stream data, and always terminates; corrupt input yields a negative
@@ -513,38 +514,18 @@ def load_block(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, work):
 
 @numba.njit(nogil=True, cache=True)
 def load_batch_cpu(src, src_off, src_end, dst, dst_off, dst_end, stop, mode, result, i0, i1):
-    """CPU driver of :func:`load_block` over items ``i0 .. i1-1`` (per-item int64 arrays); writes ``result``."""
-    work = np.empty(INFLATE_WORK_SIZE, dtype=np.int32)
-    for i in range(i0, i1):
-        result[i] = load_block(src, src_off[i], src_end[i], dst, dst_off[i], dst_end[i], stop[i], mode[i], work)
-
-
-@numba.njit(nogil=True, cache=True)
-def inflate_batch_cpu(src, src_off, src_end, dst, dst_off, dst_end, stop, swap, work, i0, i1, status):
-    """Inflate items ``i0..i1-1`` serially (the caller runs chunks of items on a thread pool).
+    """CPU driver of :func:`load_block` over items ``i0 .. i1-1``: the CPU twin of the GPU inflate kernel.
 
     Parameters
     ----------
-    src : numpy.ndarray of uint8
-        Packed compressed streams.
-    src_off, src_end : numpy.ndarray of int64
-        Per item, the stream's byte range in ``src``.
-    dst : numpy.ndarray of uint8
-        Output buffer.
-    dst_off, dst_end : numpy.ndarray of int64
-        Per item, the output range in ``dst``.
-    stop : numpy.ndarray of int64
-        Per item, the early-exit coordinate (< 0: inflate the whole stream).
-    swap : bool or uint8
-        The data sections are big-endian.
-    work : numpy.ndarray of int32
-        Scratch of at least ``INFLATE_WORK_SIZE`` entries, owned by this call.
-    i0, i1 : int
-        The items to process.
-    status : numpy.ndarray of int64
-        Out: per item, the bytes written or a negative status code.  Ranges outside the arrays are
-        clipped to them (a clipped stream then reports ``ERR_INPUT_END`` or ``ERR_OUTPUT_FULL``).
+    src : uint8 (S,), packed stored blocks; ``src_off``, ``src_end`` : int64 (m,), each block's bytes
+    dst : uint8 (D,), output; ``dst_off``, ``dst_end`` : int64 (m,), each block's output range
+    stop : int64 (m,), early-exit coordinate (< 0: the whole stream)
+    mode : int64 (m,), :data:`MODE_SWAP` and :data:`MODE_RAW` bits
+    result : int64 (m,), out: bytes written (``status.EARLY_STOP`` set when cut short) or a negative
+        status code; ranges outside the arrays are clipped (a clipped stream then reports
+        ``ERR_INPUT_END`` or ``ERR_OUTPUT_FULL``)
     """
-    mode = MODE_SWAP if swap else 0
+    work = np.empty(INFLATE_WORK_SIZE, dtype=np.int32)
     for i in range(i0, i1):
-        status[i] = load_block(src, src_off[i], src_end[i], dst, dst_off[i], dst_end[i], stop[i], mode, work)
+        result[i] = load_block(src, src_off[i], src_end[i], dst, dst_off[i], dst_end[i], stop[i], mode[i], work)

@@ -9,7 +9,7 @@ generated 64 KiB bedGraph blocks (zlib level 6).  For every file it reads all fu
 (R-tree leaves) and reports MB/s of inflated output, best of ``--repeat`` runs:
 
 - single thread, CPU time of the calling thread (``time.thread_time``: robust on a shared machine):
-  ``njit`` (``inflate_batch_cpu`` over the packed blocks, after a warm-up call), ``zlib``
+  ``njit`` (``load_batch_cpu`` over the packed blocks, after a warm-up call), ``zlib``
   (``zlib.decompress`` per block), ``isal`` (``isal.isal_zlib.decompress``), ``libdeflate``
   (``deflate.zlib_decompress(block, uncompressBufSize)``); the Python inflaters twice, returning
   bytes only and copying each block into a packed output array as the production path needs;
@@ -82,7 +82,7 @@ class Packed:
         self.streams = streams
         self.m = len(streams)
         self.buf_size = buf_size
-        self.swap = big_endian
+        self.mode = np.full(self.m, K.MODE_SWAP if big_endian else 0, np.int64)
         lens = np.array([len(s) for s in streams], np.int64)
         self.src = np.frombuffer(b"".join(streams), np.uint8)
         self.src_off = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
@@ -96,11 +96,10 @@ class Packed:
         self.out_bytes = sum(len(r) for r in self.refs)
         self.mid_stop = np.array([middle_start(r, big_endian) for r in self.refs], np.int64)
 
-    def njit(self, stop=None, i0=0, i1=None, work=None):
-        work = np.empty(K.INFLATE_WORK_SIZE, np.int32) if work is None else work
-        K.inflate_batch_cpu(self.src, self.src_off, self.src_end, self.dst, self.dst_off, self.dst_end,
-                            self.no_stop if stop is None else stop, self.swap, work, i0,
-                            self.m if i1 is None else i1, self.status)
+    def njit(self, stop=None, i0=0, i1=None):
+        K.load_batch_cpu(self.src, self.src_off, self.src_end, self.dst, self.dst_off, self.dst_end,
+                         self.no_stop if stop is None else stop, self.mode, self.status, i0,
+                         self.m if i1 is None else i1)
 
     def python(self, fn, copy, i0=0, i1=None):
         dst, off = self.dst, self.dst_off
@@ -191,12 +190,12 @@ def main(argv=None):
     t = time.perf_counter()
     w = np.frombuffer(zlib.compress(b"warm-up " * 100), np.uint8)
     z = np.zeros(1, np.int64)
-    K.inflate_batch_cpu(w, z, np.array([w.size]), np.zeros(800, np.uint8), z, np.array([800]),
-                        np.array([-1]), False, np.empty(K.INFLATE_WORK_SIZE, np.int32), 0, 1, z.copy())
+    K.load_batch_cpu(w, z, np.array([w.size]), np.zeros(800, np.uint8), z, np.array([800]), np.array([-1]), z,
+                     z.copy(), 0, 1)
     first_call = time.perf_counter() - t
     print(f"# inflate benchmark: {machine()}, Python {platform.python_version()}, "
           f"zlib {zlib.ZLIB_RUNTIME_VERSION}, isal {isal.__version__}, deflate {deflate.__version__}")
-    print(f"# inflate_batch_cpu first call (compile or cache load): {first_call:.1f} s\n")
+    print(f"# load_batch_cpu first call (compile or cache load): {first_call:.1f} s\n")
 
     sets = [(path.name, bigwig_blocks(path)) for path in files]
     if not args.no_synthetic:

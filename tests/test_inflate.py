@@ -7,8 +7,8 @@ packed with gaps of sentinel bytes, so a write outside an item's range shows up.
 stream are caught by running the per-item function as plain Python on arrays cut to the exact size
 (:func:`pure_item`: what the CUDA simulator runs), where any stray index raises.
 
-The CPU twin is exercised through ``inflate_batch_cpu`` only: each direct entry point costs numba a
-separate (slow) compile of the whole inlined algorithm.
+The CPU twin is exercised through ``load_batch_cpu`` only (the CPU twin of the GPU inflate kernel):
+each direct entry point costs numba a separate (slow) compile of the whole inlined algorithm.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ GAP = 7
 
 
 def inflate_many(streams, caps, stops=None, swap=False, check_gaps=True):
-    """Inflate ``streams`` (bytes) with one ``inflate_batch_cpu`` call.
+    """Inflate ``streams`` (bytes) with one ``load_batch_cpu`` call.
 
     Returns ``(status int64 array, list of output bytes)``; an output is ``dst[lo:lo + status]`` (empty
     for an error).  The ``status.EARLY_STOP`` flag is taken off the returned counts.  Asserts that no byte outside the items' output ranges changed.
@@ -47,9 +47,8 @@ def inflate_many(streams, caps, stops=None, swap=False, check_gaps=True):
     dst = np.full(int(dst_off[-1] + cap[-1] + GAP) if m else GAP, SENTINEL, np.uint8)
     stop = np.full(m, -1, np.int64) if stops is None else np.asarray(stops, np.int64)
     status = np.zeros(m, np.int64)
-    work = np.empty(K.INFLATE_WORK_SIZE, np.int32)
-    K.inflate_batch_cpu(src, src_off, src_off + src_len, dst, dst_off, dst_off + cap, stop, swap, work, 0, m,
-                        status)
+    mode = np.full(m, K.MODE_SWAP if swap else 0, np.int64)
+    K.load_batch_cpu(src, src_off, src_off + src_len, dst, dst_off, dst_off + cap, stop, mode, status, 0, m)
     if check_gaps and m:
         inside = np.zeros(dst.size, bool)
         for lo, c in zip(dst_off, cap):
@@ -587,8 +586,8 @@ def test_work_and_driver_contract():
     src = np.frombuffer(stream, np.uint8).copy()
     dst = np.zeros(20, np.uint8)
     status = np.zeros(2, np.int64)
-    K.inflate_batch_cpu(src, np.array([0, -5], np.int64), np.array([len(src) + 100, 3], np.int64), dst,
-                        np.array([0, 18], np.int64), np.array([17, 40], np.int64), np.array([-1, -1], np.int64),
-                        False, np.empty(K.INFLATE_WORK_SIZE, np.int32), 0, 2, status)
+    K.load_batch_cpu(src, np.array([0, -5], np.int64), np.array([len(src) + 100, 3], np.int64), dst,
+                     np.array([0, 18], np.int64), np.array([17, 40], np.int64), np.array([-1, -1], np.int64),
+                     np.zeros(2, np.int64), status, 0, 2)
     assert status[0] == 17 and bytes(dst[:17]) == b"hello hello hello"
     assert status[1] < 0

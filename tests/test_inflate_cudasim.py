@@ -55,13 +55,8 @@ def inflated():
     swap = np.array([r[4] for r in rows], np.int64)
     res = np.zeros(len(rows), np.int64)
     dst = np.full(size, 0xAB, np.uint8)
-    work = np.empty(K.INFLATE_WORK_SIZE, np.int32)
-    for flag in (0, 1):            # the CPU driver takes one byte order per call
-        sel = np.flatnonzero(swap == flag)
-        r = np.zeros(sel.size, np.int64)
-        K.inflate_batch_cpu(src, src_off[sel], src_off[sel] + src_len[sel], dst, dst_off[sel],
-                            dst_off[sel] + cap[sel], stop[sel], bool(flag), work, 0, sel.size, r)
-        res[sel] = r
+    mode = np.where(swap != 0, K.MODE_SWAP, 0).astype(np.int64)
+    K.load_batch_cpu(src, src_off, src_off + src_len, dst, dst_off, dst_off + cap, stop, mode, res, 0, len(rows))
     return SimpleNamespace(rows=rows, src=src, src_off=src_off, src_end=src_off + src_len, cap=cap,
                            dst_off=dst_off, size=size, stop=stop, swap=swap, res=res, dst=dst)
 
