@@ -229,23 +229,18 @@ def bin_records(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, ch
                         total = 0.0
                         lo = INF32
                         hi = -INF32
-                    if e <= bin_end:   # the common case: the record ends inside the current bin
-                        n += e - s
-                        total += np.float64(v) * (e - s)
-                        if minmax:
-                            if v < lo:
-                                lo = v
-                            if v > hi:
-                                hi = v
-                        continue
-                    # its part in this bin, then the bins it covers whole (one value), then its tail
-                    n += bin_end - s
-                    total += np.float64(v) * (bin_end - s)
+                    # its part in this bin: all of it in the common case, where the record ends inside
+                    t = e if e < bin_end else bin_end
+                    n += t - s
+                    total += np.float64(v) * (t - s)
                     if minmax:
                         if v < lo:
                             lo = v
                         if v > hi:
                             hi = v
+                    if e <= bin_end:
+                        continue
+                    # past the bin: finish it, then the bins the record covers whole (one value), then its tail
                     out[obase + j] = bin_value(n, total, lo, hi, bin_size, stat, covered_only, missing)
                     j += 1
                     bin_end += bin_size
