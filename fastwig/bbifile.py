@@ -51,6 +51,7 @@ class BbiFile:
         self.path = os.fspath(path)
         if aliases is not None:     # else the class's None: follow fastwig.settings.chrom_aliases
             self.chrom_aliases = aliases
+        self._ids_memo: tuple | None = None    # (names, ids, lengths) of the last _chrom_ids call
         self._src = FileSource(self.path)
         try:
             with self._src.reading_ahead():     # trees are parsed node by node: read them in chunks
@@ -151,14 +152,34 @@ class BbiFile:
         if getattr(self, "_closed", False):
             raise FastwigError(f"{self.path}: file is closed")
 
-    def _chrom_name(self, chrom: str) -> str | None:
-        """The file's name of ``chrom``: itself, else an alias (:mod:`fastwig.chromalias`), else None."""
+    def _chrom_name(self, chrom: str, aliases=None) -> str | None:
+        """The file's name of ``chrom``: itself, else an alias (:mod:`fastwig.chromalias`; by ``aliases``,
+        else :attr:`chrom_aliases`), else None."""
         try:
             if chrom in self._chrom_id:
                 return chrom
         except TypeError:
             return None
-        return resolve_alias(chrom, self._chrom_id, self.path, self.chrom_aliases)
+        return resolve_alias(chrom, self._chrom_id, self.path, self.chrom_aliases if aliases is None else aliases)
+
+    def _chrom_ids(self, names: tuple[str, ...], aliases=None) -> tuple[np.ndarray, np.ndarray, bool]:
+        """int64 chromIds (-1: absent) and lengths (0: absent) of a batch's distinct chromosome ``names``,
+        and whether every name is the file's own.
+
+        When every name is the file's own, the answer is kept for the next call with the same names (an
+        epoch asks for the same few names again and again); an answer through an alias is not kept,
+        since the alias rules follow a setting that may change.
+        """
+        memo = self._ids_memo
+        if memo is not None and memo[0] == names:
+            return memo[1], memo[2], True
+        found = [self._chrom_name(name, aliases) for name in names]
+        ids = np.array([self._chrom_id.get(f, -1) for f in found], dtype=np.int64)
+        lens = np.array([self.chroms.get(f, 0) for f in found], dtype=np.int64)
+        exact = found == list(names)
+        if exact:
+            self._ids_memo = (names, ids, lens)
+        return ids, lens, exact
 
     def _resolve(self, chrom: str, start: int, end: int | None) -> tuple[int, int, int]:
         """(chromId, start, end) of a checked query range; ``end`` None is the chromosome's end."""

@@ -13,7 +13,6 @@ from typing import Sequence
 import numpy as np
 
 from ._kernels import bins
-from .chromalias import resolve as resolve_alias
 from .errors import RangeError
 
 #: The statistics of binned reads, by name: the one table of their names and kernel codes.
@@ -132,15 +131,9 @@ def make_request(tracks: Sequence, chroms, starts, width, *, bin_size=1, stat: s
     key = tuple(names)
     for t, bw in enumerate(bws):
         bw._check_open()
-        memo = bw.__dict__.get("_request_ids")
-        if memo is not None and memo[0] == key:
-            ids, lens = memo[1], memo[2]
-        else:
-            ids, lens = _chrom_ids(bw, names, aliases)
-            if (ids >= 0).all() and all(name in bw._chrom_id for name in names):
-                # every name exact (no alias, whose rules a setting may change): the next batch over the
-                # same chromosomes reuses the lookup (an epoch reads the same few names again and again)
-                bw._request_ids = (key, ids, lens)
+        ids, lens, exact = bw._chrom_ids(key, aliases)
+        if not exact:
+            _warn_absent(bw, names, ids)
         chrom_ids[:, t] = ids[inverse]
         chrom_lens[:, t] = lens[inverse]
     for a in (chrom_ids, chrom_lens):
@@ -149,20 +142,13 @@ def make_request(tracks: Sequence, chroms, starts, width, *, bin_size=1, stat: s
                         None if oob is None else np.float32(oob), bool(covered_only))
 
 
-def _chrom_ids(bw, names: list[str], aliases) -> tuple[np.ndarray, np.ndarray]:
-    """int64 chromIds (-1: absent, with a warning once per file and name) and lengths of ``names`` in ``bw``."""
-    known = bw._chrom_id
-    # exact names as before; only absent ones look for an alias (chr1 <-> 1, chrM <-> MT, ...)
-    how = getattr(bw, "chrom_aliases", None) if aliases is None else aliases
-    found = [name if name in known else resolve_alias(name, known, bw.path, how) for name in names]
-    ids = np.array([known.get(f, -1) for f in found], dtype=np.int64)
-    lens = np.array([bw.chroms.get(f, 0) for f in found], dtype=np.int64)
+def _warn_absent(bw, names: list[str], ids: np.ndarray) -> None:
+    """Warn, once per file and name, of the chromosomes ``bw`` lacks (``ids`` -1)."""
     for name in (name for name, i in zip(names, ids) if i < 0):
         key = (bw.path, name)
         if key not in _warned:
             _warned.add(key)
             warnings.warn(f"{bw.path}: no chromosome {name!r}; its windows get the missing value", stacklevel=5)
-    return ids, lens
 
 
 def _factorise(chroms, n: int) -> tuple[list[str], np.ndarray]:
