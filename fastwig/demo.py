@@ -412,17 +412,44 @@ def write_plot(path: str | os.PathLike, title: str, names: list[str], observed: 
     plt.close(fig)
 
 
-# --- command line (the ``fastwig demo`` subcommand lives in fastwig.cli.demo) --------------------------
+# --- command line (``fastwig demo``, in fastwig.cli.demo, adds its help and checks on top of these) ----
 
 def add_arguments(parser) -> None:
     """The demo's options, on an argparse (sub)parser."""
-    from .cli import demo as _cli
+    parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per step (default 32)")
+    parser.add_argument("--out", default="fastwig-demo.png", help="figure to write (default ./fastwig-demo.png; "
+                        ".svg or .pdf work too)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where to train (default: the GPU when there is one)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=2e-2, help="peak Adam learning rate (one-cycle schedule)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    parser.add_argument("--quiet", action="store_true", help="print nothing")
 
-    _cli.add_arguments(parser)
+
+def require_extras() -> None:
+    """Raise :class:`fastwig.errors.FastwigError` naming the ``demo`` extra when torch or matplotlib
+    cannot be imported."""
+    import importlib.util
+
+    from .errors import FastwigError
+
+    missing = [m for m in ("torch", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise FastwigError(f"the demo needs {' and '.join(missing)}: pip install 'fastwig[demo]'")
 
 
 def main_args(args) -> int:
-    """Run the demo for parsed arguments (see :func:`add_arguments`); the exit status."""
-    from .cli import demo as _cli
+    """Run the demo for parsed arguments (see :func:`add_arguments`); the exit status (0).
 
-    return _cli.run(args)
+    Raises :class:`fastwig.errors.FastwigError` when torch or matplotlib is missing; writes the
+    results as JSON to ``args.json`` when it is set.
+    """
+    require_extras()
+    res = run_demo(steps=args.steps, batch_size=args.batch_size, out=args.out, device=args.device,
+                   seed=args.seed, lr=args.lr, threads=args.threads, quiet=args.quiet)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    return 0

@@ -109,14 +109,27 @@ def _sums_sorted(s, e, v, a, b, want_minmax):
     return covered, total, lo, hi
 
 
-def _sums_by_values(bw, chrom, a, b, want_minmax):
-    """The same from per-base values (records that overlap: the last stored wins)."""
-    covered = np.zeros(a.size, np.int64)
-    total = np.zeros(a.size)
-    lo, hi = np.full(a.size, np.inf), np.full(a.size, -np.inf)
+def _no_sums(k: int):
+    """Accumulators of ``k`` pieces before any base is counted: covered 0, sum 0, min +inf, max -inf."""
+    return np.zeros(k, np.int64), np.zeros(k), np.full(k, np.inf), np.full(k, -np.inf)
+
+
+def _sums_piece_by_piece(bw, chrom, a, b, want_minmax, intervals=True):
+    """Covered bases, sum (and min, max) of pieces ``[a, b)``, one piece at a time: with ``intervals``
+    from the piece's records where they are disjoint, else from its per-base values (records that
+    overlap: the last stored wins)."""
+    covered, total, lo, hi = _no_sums(a.size)
     for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
         if y <= x:
             continue
+        if intervals:
+            s, e, v = bw.intervals(chrom, x, y)
+            if _disjoint(s, e):
+                c, t, l_, h_ = _sums_sorted(s, e, v, np.array([x]), np.array([y]), want_minmax)
+                covered[i], total[i] = c[0], t[0]
+                if want_minmax:
+                    lo[i], hi[i] = l_[0], h_[0]
+                continue
         vals = bw.values(chrom, x, y).astype(np.float64)
         ok = vals[~np.isnan(vals)]
         covered[i], total[i] = ok.size, ok.sum()
@@ -153,21 +166,8 @@ def piece_sums(bw, chrom: str, a: np.ndarray, b: np.ndarray, want_minmax: bool =
         s, e, v = bw.intervals(chrom, span_lo, max(span_hi, span_lo))
         if _disjoint(s, e):
             return _sums_sorted(s, e, v, a, b, want_minmax)
-        return _sums_by_values(bw, chrom, a, b, want_minmax)
-    covered = np.zeros(a.size, np.int64)
-    total = np.zeros(a.size)
-    lo, hi = np.full(a.size, np.inf), np.full(a.size, -np.inf)
-    for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
-        if y <= x:
-            continue
-        s, e, v = bw.intervals(chrom, x, y)
-        one = np.array([x]), np.array([y])
-        c, t, l_, h_ = (_sums_sorted(s, e, v, *one, want_minmax) if _disjoint(s, e)
-                        else _sums_by_values(bw, chrom, *one, want_minmax))
-        covered[i], total[i] = c[0], t[0]
-        if want_minmax:
-            lo[i], hi[i] = l_[0], h_[0]
-    return covered, total, (lo if want_minmax else None), (hi if want_minmax else None)
+        return _sums_piece_by_piece(bw, chrom, a, b, want_minmax, intervals=False)
+    return _sums_piece_by_piece(bw, chrom, a, b, want_minmax)
 
 
 def average_over_bed(bw, regions, want_minmax: bool = False, progress=None) -> dict[str, np.ndarray]:
@@ -193,9 +193,7 @@ def average_over_bed(bw, regions, want_minmax: bool = False, progress=None) -> d
     n = len(regions)
     chrom, start, end, owner = pieces(regions)
     size = np.bincount(owner, weights=(end - start).astype(np.float64), minlength=n).astype(np.int64)
-    covered = np.zeros(owner.size, np.int64)
-    total = np.zeros(owner.size)
-    lo, hi = np.full(owner.size, np.inf), np.full(owner.size, -np.inf)
+    covered, total, lo, hi = _no_sums(owner.size)
     chrom_str = chrom.astype(str) if chrom.size else np.zeros(0, dtype=str)
     for name in dict.fromkeys(chrom_str.tolist()):
         sel = np.flatnonzero(chrom_str == name)
