@@ -38,6 +38,36 @@ def simulator_requested() -> bool:
     return bool(config.ENABLE_CUDASIM)
 
 
+def cuda_compiler(monkeypatch, cc: tuple[int, int], skip_reason: str):
+    """``kernels.cuda`` with numba-cuda's own compiler in this process (not the simulator), told that
+    the device has compute capability ``cc``.
+
+    numba-cuda asks the driver for the device's compute capability even when only code is wanted; the
+    answer is given here by hand (an internal hook: if it moves in a later numba-cuda, the test skips).
+    Skips under the simulator (``skip_reason``) and without the numba-cuda package.
+    """
+    import pytest
+    from support import require_numba_cuda_package
+
+    if simulator_requested():
+        pytest.skip(skip_reason)
+    require_numba_cuda_package()
+    from types import SimpleNamespace
+
+    from fastwig._kernels import cuda_module
+
+    kc = cuda_module()
+    kc._cuda()
+    try:
+        from numba.cuda import dispatcher
+    except ImportError as exc:
+        pytest.skip(f"numba-cuda internals moved ({exc})")
+    if not hasattr(dispatcher, "get_current_device"):
+        pytest.skip("numba-cuda internals moved (numba.cuda.dispatcher.get_current_device)")
+    monkeypatch.setattr(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=cc))
+    return kc
+
+
 def required_mode() -> str:
     """``FASTWIG_GPU_TEST_MODE``: ``real`` (a real device is required), ``sim`` (the simulator is
     required) or ``auto`` (whichever this process has; skip when it has neither)."""

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from fastwig.kernels import bins, decode, expand
 from fastwig.kernels import status as kstatus
-from gpu_support import BLOCKS, TPB, assert_same_bits, simulator_requested
-from support import require_numba_cuda_package
+from gpu_support import BLOCKS, TPB, assert_same_bits
+from gpu_support import cuda_compiler as gpu_cuda_compiler
 
 pytestmark = pytest.mark.gpu
 
@@ -187,27 +187,9 @@ def _find_nvvm():
 
 @pytest.fixture
 def cuda_compiler(monkeypatch):
-    """numba-cuda's compiler in this process (not the simulator), told that the device is a cc 9.0 one.
-
-    numba-cuda asks the driver for the device's compute capability even when only code is wanted; the
-    answer is given here by hand (an internal hook: if it moves in a later numba-cuda, the test skips).
-    """
-    if simulator_requested():
-        pytest.skip("the CUDA simulator compiles nothing; the plain `pytest` run (no NUMBA_ENABLE_CUDASIM) "
-                    "compiles the kernels")
-    require_numba_cuda_package()
-    from fastwig._kernels import cuda_module
-
-    kc = cuda_module()
-    kc._cuda()
-    try:
-        from numba.cuda import dispatcher
-    except ImportError as exc:
-        pytest.skip(f"numba-cuda internals moved ({exc})")
-    if not hasattr(dispatcher, "get_current_device"):
-        pytest.skip("numba-cuda internals moved (numba.cuda.dispatcher.get_current_device)")
-    monkeypatch.setattr(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=(9, 0)))
-    return kc
+    """numba-cuda's compiler in this process (not the simulator), told that the device is a cc 9.0 one."""
+    return gpu_cuda_compiler(monkeypatch, (9, 0), "the CUDA simulator compiles nothing; the plain `pytest` run "
+                             "(no NUMBA_ENABLE_CUDASIM) compiles the kernels")
 
 
 def test_gpu_kernels_compile_to_ptx_without_a_device(cuda_compiler, monkeypatch):

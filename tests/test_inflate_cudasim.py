@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 from fastwig.kernels import inflate as K
 from fastwig.kernels import status as S
-from gpu_support import BLOCKS, TPB, simulator_requested
-from support import require_numba_cuda_package
+from gpu_support import BLOCKS, TPB, cuda_compiler
 from test_inflate import bedgraph_section, compress, edge_table, zlib_ref
 
 pytestmark = pytest.mark.gpu
@@ -94,24 +93,13 @@ def test_inflate_kernel_types_and_lowers_for_cuda(monkeypatch):
     Device functions ask the driver for the compute capability; the answer is given by hand (an
     internal hook: if it moves in a later numba-cuda, the test skips).
     """
-    if simulator_requested():
-        pytest.skip("the CUDA simulator compiles nothing; the plain `pytest` run (no NUMBA_ENABLE_CUDASIM) "
-                    "lowers the kernel")
-    require_numba_cuda_package()
-    from fastwig._kernels import cuda_module
-
-    kc = cuda_module()
-    kc._cuda()
+    kc = cuda_compiler(monkeypatch, (8, 0), "the CUDA simulator compiles nothing; the plain `pytest` run "
+                       "(no NUMBA_ENABLE_CUDASIM) lowers the kernel")
     try:
         from numba import types
-        from numba.cuda import dispatcher
         from numba.cuda.compiler import compile_cuda
-
-        if not hasattr(dispatcher, "get_current_device"):
-            raise AttributeError("numba.cuda.dispatcher.get_current_device")
-    except (ImportError, AttributeError) as exc:
+    except ImportError as exc:
         pytest.skip(f"numba-cuda internals moved: {exc!r}")
-    monkeypatch.setattr(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=(8, 0)))
     kernel = kc._build_inflate()
     a8, a64 = types.Array(types.uint8, 1, "C"), types.Array(types.int64, 1, "C")
     cres = compile_cuda(kernel.py_func, types.void, (a8, a64, a64, a8, a64, a64, a64, a64, a64), cc=(8, 0))
