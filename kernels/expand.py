@@ -19,13 +19,26 @@ from .section import SECTION_HEADER_SIZE
 # which keeps LLVM from vectorising the fills.
 IX = np.uint64
 
+# bedGraph runs vary in length record to record, so a paint loop that stops at a run's exact end
+# mispredicts its exit nearly every time: half of a sparse batch's fill.  Where a section's records
+# average at least WIDE_MEAN bases, they are painted PAINT_RUN bases at a time, past their end where the
+# row has room (the bases past the end lie beyond the painted frontier ``pos``, where the next record or
+# the row's final fill writes over them).  Shorter records (per-base signal) keep exact loops, which
+# would otherwise write PAINT_RUN bases for each.  On the standard sparse workload (mean run 40 bp) 128
+# measured 0.56 ms a batch, 64 0.83, 256 0.76, exact loops 1.14.
+PAINT_RUN = 128
+WIDE_MEAN = 16
+
+
 @twin
-def paint(out, base, width, pos, ws, s, e, v, missing):
+def paint(out, base, width, pos, ws, s, e, v, missing, wide):
     """Write ``v`` over ``[s, e) & [ws, ws + width)`` of the row at ``out[base:]``; return the new ``pos``.
 
     ``out[base:base+pos]`` is already written; a record that starts past ``pos`` first fills the gap
     with ``missing``, so every base is written once in the common (sorted) case and the row needs no
-    separate fill.  NaN values count as missing.
+    separate fill.  ``wide``: paint in runs of :data:`PAINT_RUN`; bases at or past the returned ``pos``
+    may then hold scratch values, so the caller fills ``[pos, width)`` when the row's records are done.
+    NaN values count as missing.
     """
     if v != v:
         v = missing
@@ -33,6 +46,20 @@ def paint(out, base, width, pos, ws, s, e, v, missing):
     b = e - ws if e - ws < width else width
     if b <= a:
         return pos
+    if wide and b >= pos and b + PAINT_RUN <= width:
+        # whole runs of PAINT_RUN: the gap's last run ends before a + PAINT_RUN, the value's after b
+        x = base + pos
+        while x < base + a:
+            for z in range(PAINT_RUN):
+                out[IX(x + z)] = missing
+            x += PAINT_RUN
+        x = base + a
+        while True:
+            for z in range(PAINT_RUN):
+                out[IX(x + z)] = v
+            x += PAINT_RUN
+            if x >= base + b:
+                return b
     for x in range(IX(base + pos), IX(base + a)):
         out[x] = missing
     for x in range(IX(base + a), IX(base + b)):
@@ -106,6 +133,7 @@ def expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, c
                 if u32[h] == chrom:
                     r = h + 6
                     if kind == 3:
+                        # constant step and span: exact loops predict well, no need to paint wide
                         start = np.int64(u32[h + 1])
                         step = np.int64(u32[h + 3])
                         span = np.int64(u32[h + 4])
@@ -114,18 +142,21 @@ def expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, c
                             s = start + i * step
                             if s >= we:
                                 break
-                            pos = paint(out, base, width, pos, ws, s, s + span, f32[r + i], missing)
+                            pos = paint(out, base, width, pos, ws, s, s + span, f32[r + i], missing, False)
                             i += 1
                     elif kind == 2:
                         span = np.int64(u32[h + 4])
+                        wide = np.int64(u32[h + 2]) - np.int64(u32[h + 1]) >= WIDE_MEAN * count
                         i = section_first(u32, h, kind, count, ws, clean)
                         while i < count:
                             s = np.int64(u32[r + 2 * i])
                             if clean and s >= we:
                                 break
-                            pos = paint(out, base, width, pos, ws, s, s + span, f32[r + 2 * i + 1], missing)
+                            pos = paint(out, base, width, pos, ws, s, s + span, f32[r + 2 * i + 1], missing,
+                                        wide)
                             i += 1
                     else:
+                        wide = np.int64(u32[h + 2]) - np.int64(u32[h + 1]) >= WIDE_MEAN * count
                         i = section_first(u32, h, kind, count, ws, clean)
                         while i < count:
                             q = IX(r + 3 * i)
@@ -133,7 +164,7 @@ def expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, c
                             if clean and s >= we:
                                 break
                             pos = paint(out, base, width, pos, ws, s, np.int64(u32[q + IX(1)]),
-                                        f32[q + IX(2)], missing)
+                                        f32[q + IX(2)], missing, wide)
                             i += 1
                 p += SECTION_HEADER_SIZE + count * size
     for x in range(IX(base + pos), IX(base + width)):
