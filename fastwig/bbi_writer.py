@@ -1,11 +1,13 @@
-"""A small writer of every variant of the BBI format, for conformance tests: bigWig and bigBed.
+"""A small bigWig writer of every variant of the BBI format, for conformance tests.
 
 (Not the public writer, :class:`fastwig.BigWigWriter` in :mod:`fastwig.writer`: this one favours
 reach over speed.)  It writes what the bigWig format (Kent et al. 2010, the BBI layout) allows, including the variants that
 real writers never produce: big-endian files, versions 1 to 4, chromosome B+ trees and R-trees of any
 depth, fixedStep sections with ``step != span``, unsorted B+ tree keys, the chromosome tree after the
 data, overlapping records, coordinates up to ``2**32 - 1`` and files without any data.  It is plain
-Python over numpy, ``zlib`` and ``struct``, and imports nothing else from fastwig.
+Python over numpy, ``zlib`` and ``struct``; of fastwig it imports only its siblings: the header, trees
+and block packing that bigWig and bigBed share (:mod:`fastwig.bbi_layout`) and the bigBed writer
+(:mod:`fastwig.bigbed_writer`), whose :func:`write_bigbed` is re-exported here.
 
 File layout written (offsets in the 64-byte header point at each part)::
 
@@ -30,34 +32,47 @@ itemCount is the number of zoom records (itemsPerSlot = ``items_per_block``), ag
 
 from __future__ import annotations
 
-import os
+import itertools
 import struct
-import zlib
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
+from .bbi_layout import (
+    _U32_MAX,
+    BIGBED_MAGIC,
+    BIGWIG_MAGIC,
+    BPT_MAGIC,
+    CIRTREE_MAGIC,
+    _BlockPacker,
+    _Body,
+    _bpt,
+    _chrom_keys,
+    _chrom_list,
+    _head_offsets,
+    _Header,
+    _pack_extension_header,
+    _pack_total_summary,
+    _rtree,
+    _write_file,
+)
+from .bigbed_writer import write_bigbed
+
 __all__ = [
+    "BIGBED_MAGIC",
     "BIGWIG_MAGIC",
     "BPT_MAGIC",
     "CIRTREE_MAGIC",
     "BedGraph",
-    "VarStep",
     "FixedStep",
-    "write_bigwig",
+    "VarStep",
     "bigwig_from_arrays",
     "write_bigbed",
+    "write_bigwig",
 ]
 
-BIGWIG_MAGIC = 0x888FFC26
-BIGBED_MAGIC = 0x8789F2EB
-BPT_MAGIC = 0x78CA8C91
-CIRTREE_MAGIC = 0x2468ACE0
-
-_U32_MAX = 2**32 - 1
 _BEDGRAPH, _VARSTEP, _FIXEDSTEP = 1, 2, 3
-_EXTENSION_SIZE = 64
-_DEFAULT_BUF_SIZE = 32768  # uncompressBufSize of a compressed file that holds no block at all
 
 
 class BedGraph(NamedTuple):
@@ -92,6 +107,8 @@ _KINDS = {"bedGraph": BedGraph, "varStep": VarStep, "fixedStep": FixedStep}
 
 
 class _Section(NamedTuple):
+    """A checked section (or a block of one): every record's coordinates as arrays, whatever its kind."""
+
     cid: int
     kind: int
     starts: np.ndarray  # int64, one per record
@@ -99,232 +116,6 @@ class _Section(NamedTuple):
     values: np.ndarray  # float32
     step: int
     span: int
-
-
-def _as_section(sec) -> BedGraph | VarStep | FixedStep:
-    if isinstance(sec, (BedGraph, VarStep, FixedStep)):
-        return sec
-    if isinstance(sec, Mapping):
-        fields = dict(sec)
-        kind = fields.pop("type", None)
-        if kind not in _KINDS:
-            raise ValueError(f"section dict needs 'type' in {sorted(_KINDS)}, got {kind!r}")
-        return _KINDS[kind](**fields)
-    if isinstance(sec, tuple) and sec and sec[0] in _KINDS:
-        return _KINDS[sec[0]](*sec[1:])
-    raise TypeError(
-        "a section is a BedGraph/VarStep/FixedStep, a dict with a 'type' key, "
-        f"or a tuple whose first item is the type name; got {type(sec).__name__}"
-    )
-
-
-def _coords(a, what: str) -> np.ndarray:
-    a = np.asarray(a, dtype=np.int64).ravel()
-    if a.size and (a.min() < 0 or a.max() > _U32_MAX):
-        raise ValueError(f"{what} must lie in [0, 2**32 - 1]")
-    return a
-
-
-def _normalise(sec, chrom_ids: dict[str, int]) -> _Section:
-    sec = _as_section(sec)
-    chrom = sec.chrom
-    if chrom not in chrom_ids:
-        raise ValueError(f"section on unknown chromosome {chrom!r}")
-    cid = chrom_ids[chrom]
-    values = np.asarray(sec.values, dtype=np.float32).ravel()
-    n = values.size
-    if isinstance(sec, BedGraph):
-        kind, step, span = _BEDGRAPH, 0, 0
-        starts, ends = _coords(sec.starts, "starts"), _coords(sec.ends, "ends")
-    elif isinstance(sec, VarStep):
-        kind, step, span = _VARSTEP, 0, int(sec.span)
-        starts = _coords(sec.starts, "starts")
-        ends = _coords(starts + span, "starts + span")
-    else:
-        kind, step, span = _FIXEDSTEP, int(sec.step), int(sec.span)
-        if step < 0 or step > _U32_MAX:
-            raise ValueError("fixedStep step must lie in [0, 2**32 - 1]")
-        starts = _coords(int(sec.start) + step * np.arange(n, dtype=np.int64), "fixedStep starts")
-        ends = _coords(starts + span, "fixedStep ends")
-    if span < 0 or span > _U32_MAX:
-        raise ValueError("span must lie in [0, 2**32 - 1]")
-    if not (starts.size == ends.size == n):
-        raise ValueError(f"section on {chrom!r}: starts, ends and values differ in length")
-    if np.any(ends < starts):
-        raise ValueError(f"section on {chrom!r}: a record ends before it starts")
-    return _Section(cid, kind, starts, ends, values, step, span)
-
-
-def _split(sec: _Section, size: int) -> Iterable[_Section]:
-    for lo in range(0, sec.values.size, size):
-        hi = lo + size
-        yield sec._replace(starts=sec.starts[lo:hi], ends=sec.ends[lo:hi], values=sec.values[lo:hi])
-
-
-def _encode_section(sec: _Section, bo: str) -> bytes:
-    n = sec.values.size
-    head = struct.pack(
-        bo + "IIIIIBBH", sec.cid, int(sec.starts.min()), int(sec.ends.max()), sec.step, sec.span,
-        sec.kind, 0, n,
-    )
-    if sec.kind == _BEDGRAPH:
-        rec = np.empty(n, dtype=[("s", bo + "u4"), ("e", bo + "u4"), ("v", bo + "f4")])
-        rec["s"], rec["e"], rec["v"] = sec.starts, sec.ends, sec.values
-    elif sec.kind == _VARSTEP:
-        rec = np.empty(n, dtype=[("s", bo + "u4"), ("v", bo + "f4")])
-        rec["s"], rec["v"] = sec.starts, sec.values
-    else:
-        rec = sec.values.astype(bo + "f4")
-    return head + rec.tobytes()
-
-
-def _ucsc_summaries(cids, starts, ends, values, sizes, reduction: int) -> np.ndarray:
-    """Zoom records of one reduction level (UCSC's scheme), over the records sorted by chromosome id and
-    start, so that sections written out of order still give a well-formed zoom level."""
-    out: list[tuple] = []
-    cur = None  # [cid, start, end, count, min, max, sum, sumsq]
-
-    def open_bin(cid, start):
-        end = min(start + reduction, sizes[cid], _U32_MAX)
-        if end <= start:  # a record past the chromosome end: keep bins of full width there
-            end = min(start + reduction, _U32_MAX)
-        return [cid, start, end, 0, np.inf, -np.inf, 0.0, 0.0]
-
-    def add(b, s, e, v):
-        ov = min(e, b[2]) - max(s, b[1])
-        if ov > 0:
-            b[3] += ov
-            b[4] = min(b[4], v)
-            b[5] = max(b[5], v)
-            b[6] += v * ov
-            b[7] += v * v * ov
-
-    order = np.lexsort((starts, cids))  # stable: file order among records with equal (chrom, start)
-    cids, starts, ends, values = cids[order], starts[order], ends[order], values[order]
-    for cid, s, e, v in zip(cids.tolist(), starts.tolist(), ends.tolist(), values.tolist()):
-        if e <= s:
-            continue
-        if cur is None or cur[0] != cid or s >= cur[2]:
-            if cur is not None and cur[3]:
-                out.append(tuple(cur))
-            cur = open_bin(cid, s)
-        while e > cur[2] and cur[2] < _U32_MAX:
-            add(cur, s, e, v)
-            if cur[3]:
-                out.append(tuple(cur))
-            cur = open_bin(cid, cur[2])
-        add(cur, s, e, v)
-    if cur is not None and cur[3]:
-        out.append(tuple(cur))
-    rec = np.zeros(len(out), dtype=[("cid", "u4"), ("s", "u4"), ("e", "u4"), ("n", "u4"),
-                                    ("min", "f4"), ("max", "f4"), ("sum", "f4"), ("ssq", "f4")])
-    if out:
-        rec[:] = out
-    return rec
-
-
-def _auto_reductions(n_levels: int, starts, ends, sizes) -> list[int]:
-    """``n_levels`` reductions, x4 apart, from 10 times the mean record span, stopping at the first
-    one that reaches the largest chromosome (further levels would each hold one record per
-    chromosome, so UCSC stops there too)."""
-    if n_levels <= 0:
-        return []
-    spans = ends - starts
-    mean_span = float(spans.mean()) if spans.size else 1.0
-    red = max(1, int(round(10 * mean_span)))
-    biggest = max(sizes, default=1)
-    out = []
-    while len(out) < n_levels and red <= _U32_MAX:
-        out.append(red)
-        if red >= biggest:
-            break
-        red *= 4
-    return out
-
-
-def _bpt(chroms: list[tuple[bytes, int, int]], block_size: int, base: int, bo: str,
-         reverse_leaves: bool) -> bytes:
-    """Chromosome B+ tree (header + nodes, root first) for ``(key, id, size)`` items, at file offset ``base``."""
-    key_size = max((len(k) for k, _, _ in chroms), default=1) or 1
-    items = sorted(chroms)
-    slot = key_size + 8  # a leaf's id + size and a node's child offset both take 8 bytes
-    node_size = 4 + block_size * slot
-    # levels[0] is the leaf level; each node is a list of items (leaves) or child indices.
-    leaves = [items[i:i + block_size] for i in range(0, len(items), block_size)] or [[]]
-    if reverse_leaves:
-        leaves = [leaf[::-1] for leaf in leaves]
-    levels = [leaves]
-    min_key = [min((k for k, _, _ in leaf), default=b"") for leaf in leaves]
-    keys = [min_key]
-    while len(levels[-1]) > 1:
-        n = len(levels[-1])
-        levels.append([list(range(i, min(i + block_size, n))) for i in range(0, n, block_size)])
-        keys.append([min(keys[-1][c] for c in node) for node in levels[-1]])
-    levels.reverse()
-    keys.reverse()
-    offsets = []
-    pos = base + 32
-    for lev in levels:
-        offsets.append([pos + i * node_size for i in range(len(lev))])
-        pos += len(lev) * node_size
-    parts = [struct.pack(bo + "IIIIQQ", BPT_MAGIC, block_size, key_size, 8, len(items), 0)]
-    for depth, lev in enumerate(levels):
-        is_leaf = depth == len(levels) - 1
-        for node in lev:
-            body = [struct.pack(bo + "BBH", int(is_leaf), 0, len(node))]
-            for item in node:
-                if is_leaf:
-                    key, cid, size = item
-                    body.append(key.ljust(key_size, b"\0") + struct.pack(bo + "II", cid, size))
-                else:
-                    body.append(keys[depth + 1][item].ljust(key_size, b"\0")
-                                + struct.pack(bo + "Q", offsets[depth + 1][item]))
-            body.append(b"\0" * ((block_size - len(node)) * slot))
-            parts.append(b"".join(body))
-    return b"".join(parts)
-
-
-def _rtree(leaf_items: list[tuple], block_size: int, item_count: int, items_per_slot: int,
-           end_file_offset: int, base: int, bo: str) -> bytes:
-    """cirTree index (header + nodes, root first) over ``(c0, s0, c1, e1, offset, size)`` leaf items."""
-    leaf_size, node_size = 4 + block_size * 32, 4 + block_size * 24
-
-    def bounds(items):
-        lo = min((it[0], it[1]) for it in items)
-        hi = max((it[2], it[3]) for it in items)
-        return lo + hi
-
-    leaves = [leaf_items[i:i + block_size] for i in range(0, len(leaf_items), block_size)] or [[]]
-    levels = [leaves]
-    boxes = [[bounds(leaf) if leaf else (0, 0, 0, 0) for leaf in leaves]]
-    while len(levels[-1]) > 1:
-        n = len(levels[-1])
-        levels.append([list(range(i, min(i + block_size, n))) for i in range(0, n, block_size)])
-        boxes.append([bounds([boxes[-1][c] for c in node]) for node in levels[-1]])
-    levels.reverse()
-    boxes.reverse()
-    offsets = []
-    pos = base + 48
-    for depth, lev in enumerate(levels):
-        size = leaf_size if depth == len(levels) - 1 else node_size
-        offsets.append([pos + i * size for i in range(len(lev))])
-        pos += len(lev) * size
-    root = boxes[0][0]
-    parts = [struct.pack(bo + "IIQIIIIQII", CIRTREE_MAGIC, block_size, item_count, *root,
-                         end_file_offset, items_per_slot, 0)]
-    for depth, lev in enumerate(levels):
-        is_leaf = depth == len(levels) - 1
-        for node in lev:
-            body = [struct.pack(bo + "BBH", int(is_leaf), 0, len(node))]
-            if is_leaf:
-                body += [struct.pack(bo + "IIIIQQ", *it) for it in node]
-                body.append(b"\0" * ((block_size - len(node)) * 32))
-            else:
-                body += [struct.pack(bo + "IIIIQ", *boxes[depth + 1][c], offsets[depth + 1][c])
-                         for c in node]
-                body.append(b"\0" * ((block_size - len(node)) * 24))
-            parts.append(b"".join(body))
-    return b"".join(parts)
 
 
 def write_bigwig(
@@ -414,139 +205,42 @@ def write_bigwig(
     for records far longer than a reduction cost one record per bin: use large reductions (or none)
     for such data.
     """
-    if byte_order not in ("<", ">"):
-        raise ValueError("byte_order must be '<' or '>'")
-    if not 1 <= version <= 65535:
-        raise ValueError("version must fit u16 (1 to 4 are defined)")
-    if not 1 <= items_per_block <= 65535:
-        raise ValueError("items_per_block must lie in [1, 65535] (the section item count is u16)")
-    if not 0 <= compress_level <= 9:
-        raise ValueError("compress_level must lie in [0, 9]")
-    if chrom_block_size < 1 or rtree_block_size < 2:
-        raise ValueError("chrom_block_size must be >= 1 and rtree_block_size >= 2")
+    _check_options(byte_order, version, items_per_block, compress_level, chrom_block_size, rtree_block_size)
     bo = byte_order
     extension_header = version >= 4 if extension_header is None else extension_header
     total_summary = version >= 3 if total_summary is None else total_summary
+    chrom_ids, sizes = _chromosomes(chroms, chrom_block_size)
+    blocks = _blocks(sections, chrom_ids, items_per_block)
+    records = _Records.of(blocks)
+    reductions = _reductions(zoom_levels, records, sizes) if blocks else []
 
-    chrom_list = list(chroms.items()) if isinstance(chroms, Mapping) else [tuple(c) for c in chroms]
-    chrom_ids: dict[str, int] = {}
-    for name, size in chrom_list:
-        if name in chrom_ids:
-            raise ValueError(f"chromosome {name!r} listed twice")
-        if not 0 <= int(size) <= _U32_MAX:
-            raise ValueError(f"chromosome {name!r}: size must lie in [0, 2**32 - 1]")
-        if not name or "\0" in name:
-            raise ValueError("chromosome names must be non-empty and hold no NUL")
-        chrom_ids[name] = len(chrom_ids)
-    sizes = [int(s) for _, s in chrom_list]
-    if chrom_block_size < 2 and len(sizes) > 1:
-        raise ValueError("chrom_block_size 1 holds a single chromosome (a tree node needs 2 children)")
-
-    blocks = [b for sec in sections for b in _split(_normalise(sec, chrom_ids), items_per_block)
-              if b.values.size]
-    if blocks:
-        cids = np.concatenate([np.full(b.values.size, b.cid, np.int64) for b in blocks])
-        starts = np.concatenate([b.starts for b in blocks])
-        ends = np.concatenate([b.ends for b in blocks])
-        values = np.concatenate([b.values for b in blocks])
-    else:
-        cids = starts = ends = np.zeros(0, np.int64)
-        values = np.zeros(0, np.float32)
-
-    if not blocks:
-        reductions: list[int] = []
-    elif isinstance(zoom_levels, (int, np.integer)):
-        reductions = _auto_reductions(int(zoom_levels), starts, ends, sizes)
-    else:
-        reductions = [int(r) for r in zoom_levels]
-        if any(not 1 <= r <= _U32_MAX for r in reductions):
-            raise ValueError("zoom reductions must lie in [1, 2**32 - 1]")
-    if len(reductions) > 65535:
-        raise ValueError("at most 65535 zoom levels")
-
-    max_raw = 0
-
-    def pack_block(raw: bytes) -> bytes:
-        nonlocal max_raw
-        max_raw = max(max_raw, len(raw))
-        return zlib.compress(raw, compress_level) if compress else raw
-
-    pos = 64 + 24 * len(reductions)
-    summary_off = pos if total_summary else 0
-    pos += 40 if total_summary else 0
-    ext_off = pos if extension_header else 0
-    pos += _EXTENSION_SIZE if extension_header else 0
-    keys = [(name.encode(), cid, sizes[cid]) for name, cid in chrom_ids.items()]
-    parts: list[bytes] = []
-
-    def chrom_tree() -> None:
-        nonlocal pos, ctree_off
-        ctree_off = pos
-        parts.append(_bpt(keys, chrom_block_size, pos, bo, shuffle_chrom_keys))
-        pos += len(parts[-1])
-
+    summary_off, ext_off, pos = _head_offsets(len(reductions), total_summary, extension_header)
+    body = _Body(pos)
+    pack = _BlockPacker(compress, compress_level)
+    keys = _chrom_keys(chrom_ids, sizes)
     ctree_off = 0
     if not chrom_tree_after_data:
-        chrom_tree()
-
-    data_off = pos
-    parts.append(struct.pack(bo + "Q", len(blocks) if data_count else 0))
-    pos += 8
-    leaf_items = []
-    for b in blocks:
-        payload = pack_block(_encode_section(b, bo))
-        leaf_items.append((b.cid, int(b.starts.min()), b.cid, int(b.ends.max()), pos, len(payload)))
-        parts.append(payload)
-        pos += len(payload)
-    data_end = pos
+        ctree_off = _add_chrom_tree(body, keys, chrom_block_size, shuffle_chrom_keys, bo)
+    data_off, leaf_items = _add_data(body, blocks, pack, data_count, bo)
+    data_end = body.pos
     if chrom_tree_after_data:
-        chrom_tree()
-    index_off = pos
-    parts.append(_rtree(leaf_items, rtree_block_size, len(blocks), 1, data_end, pos, bo))
-    pos += len(parts[-1])
-
-    zoom_headers = []
-    for red in reductions:
-        zrec = _ucsc_summaries(cids, starts, ends, values, sizes, red)
-        zdata_off = pos
-        parts.append(struct.pack(bo + "I", zrec.size))
-        pos += 4
-        zitems = []
-        for lo in range(0, zrec.size, items_per_block):
-            chunk = zrec[lo:lo + items_per_block]
-            payload = pack_block(chunk.astype(zrec.dtype.newbyteorder(bo)).tobytes())
-            lo_key = min(zip(chunk["cid"].tolist(), chunk["s"].tolist()))
-            hi_key = max(zip(chunk["cid"].tolist(), chunk["e"].tolist()))
-            zitems.append((*lo_key, *hi_key, pos, len(payload)))
-            parts.append(payload)
-            pos += len(payload)
-        zindex_off = pos
-        parts.append(_rtree(zitems, rtree_block_size, zrec.size, items_per_block, zindex_off, pos, bo))
-        pos += len(parts[-1])
-        zoom_headers.append(struct.pack(bo + "IIQQ", red, 0, zdata_off, zindex_off))
+        ctree_off = _add_chrom_tree(body, keys, chrom_block_size, shuffle_chrom_keys, bo)
+    index_off = body.add(_rtree(leaf_items, rtree_block_size, len(blocks), 1, data_end, body.pos, bo))
+    zoom_headers = [_add_zoom_level(body, records, sizes, red, pack, items_per_block, rtree_block_size, bo)
+                    for red in reductions]
     if trailing_magic:
-        parts.append(struct.pack(bo + "I", BIGWIG_MAGIC))
+        body.add(struct.pack(bo + "I", BIGWIG_MAGIC))
 
+    # the head goes last: it holds the offsets of the body and the largest inflated block
     if uncompress_buf_size is None:
-        uncompress_buf_size = (max_raw or _DEFAULT_BUF_SIZE) if compress else 0
-    head = [struct.pack(bo + "IHHQQQHHQQIQ", BIGWIG_MAGIC, version, len(reductions), ctree_off, data_off,
-                        index_off, 0, 0, 0, summary_off, uncompress_buf_size, ext_off)]
-    head += zoom_headers
+        uncompress_buf_size = pack.uncompress_buf_size()
+    head = [_Header(BIGWIG_MAGIC, version, len(reductions), ctree_off, data_off, index_off, 0, 0, 0, summary_off,
+                    uncompress_buf_size, ext_off).pack(bo), *zoom_headers]
     if total_summary:
-        covered = ends - starts
-        live = covered > 0
-        v = values[live].astype(np.float64)
-        w = covered[live].astype(np.float64)
-        head.append(struct.pack(bo + "Qdddd", int(covered.sum()), float(v.min()) if v.size else 0.0,
-                                float(v.max()) if v.size else 0.0, float((v * w).sum()),
-                                float((v * v * w).sum())))
+        head.append(_pack_total_summary(bo, *_total_summary(records)))
     if extension_header:
-        head.append(struct.pack(bo + "HHQ", _EXTENSION_SIZE, 0, 0).ljust(_EXTENSION_SIZE, b"\0"))
-    path = os.fspath(path)
-    with open(path, "wb") as f:
-        f.write(b"".join(head))
-        f.write(b"".join(parts))
-    return path
+        head.append(_pack_extension_header(bo))
+    return _write_file(path, head, body)
 
 
 def bigwig_from_arrays(path, chroms, chrom_names_per_record, starts, ends, values, **kw) -> str:
@@ -583,109 +277,265 @@ def bigwig_from_arrays(path, chroms, chrom_names_per_record, starts, ends, value
     cuts = np.flatnonzero(names[1:] != names[:-1]) + 1 if names.size else np.zeros(0, np.int64)
     bounds = [0, *cuts.tolist(), names.size] if names.size else []
     sections = [BedGraph(str(names[a]), starts[a:b], ends[a:b], values[a:b])
-                for a, b in zip(bounds[:-1], bounds[1:])]
+                for a, b in itertools.pairwise(bounds)]
     return write_bigwig(path, chroms, sections, **kw)
 
 
-def write_bigbed(
-    path,
-    chroms: Mapping[str, int] | Sequence[tuple[str, int]],
-    records: Iterable[tuple[str, int, int, str]] = (),
-    *,
-    autosql: str | None = None,
-    field_count: int | None = None,
-    defined_field_count: int | None = None,
-    byte_order: str = "<",
-    version: int = 4,
-    compress: bool = True,
-    items_per_block: int = 256,
-    chrom_block_size: int = 256,
-    rtree_block_size: int = 256,
-    total_summary: bool = True,
-) -> str:
-    """Write a bigBed file of ``(chrom, start, end, rest)`` records, in the order given.
+# The stages of write_bigwig, in the order it runs them.
 
-    ``rest`` is the tab-separated rest of the BED line ("" for BED3).  Blocks hold at most
-    ``items_per_block`` records of one chromosome; no zoom levels are written.  ``field_count``
-    defaults to 3 plus the columns of the first record's rest, ``defined_field_count`` to
-    ``min(field_count, 12)`` without autoSql and 3 with it.  The total summary is the coverage depth,
-    as bedToBigBed writes it.  Records are not sorted or checked beyond fitting the format.
-    """
+def _check_options(byte_order: str, version: int, items_per_block: int, compress_level: int,
+                   chrom_block_size: int, rtree_block_size: int) -> None:
     if byte_order not in ("<", ">"):
         raise ValueError("byte_order must be '<' or '>'")
-    bo = byte_order
-    chrom_list = list(chroms.items()) if isinstance(chroms, Mapping) else [tuple(c) for c in chroms]
-    chrom_ids = {name: i for i, (name, _) in enumerate(chrom_list)}
-    sizes = [int(size) for _, size in chrom_list]
-    recs = [(chrom_ids[c], int(s), int(e), str(r)) for c, s, e, r in records]
-    if field_count is None:
-        field_count = 3 + (len(recs[0][3].split("\t")) if recs and recs[0][3] else 0)
-    if defined_field_count is None:
-        defined_field_count = 3 if autosql else min(field_count, 12)
-
-    pos = 64 + (40 if total_summary else 0) + (_EXTENSION_SIZE if version >= 4 else 0)
-    parts: list[bytes] = []
-    asql_off = 0
-    if autosql is not None:
-        asql_off = pos
-        parts.append(autosql.encode() + b"\0")
-        pos += len(parts[-1])
-    ctree_off = pos
-    keys = [(name.encode(), cid, sizes[cid]) for name, cid in chrom_ids.items()]
-    parts.append(_bpt(keys, chrom_block_size, pos, bo, False))
-    pos += len(parts[-1])
-
-    groups: list[list[tuple]] = []
-    for rec in recs:
-        if not groups or groups[-1][0][0] != rec[0] or len(groups[-1]) == items_per_block:
-            groups.append([])
-        groups[-1].append(rec)
-    data_off = pos
-    parts.append(struct.pack(bo + "Q", len(recs)))
-    pos += 8
-    leaf_items, max_raw = [], 0
-    for group in groups:
-        raw = b"".join(struct.pack(bo + "III", cid, s, e) + r.encode() + b"\0" for cid, s, e, r in group)
-        max_raw = max(max_raw, len(raw))
-        payload = zlib.compress(raw) if compress else raw
-        leaf_items.append((group[0][0], min(s for _, s, _, _ in group), group[0][0],
-                           max(e for _, _, e, _ in group), pos, len(payload)))
-        parts.append(payload)
-        pos += len(payload)
-    index_off = pos
-    parts.append(_rtree(leaf_items, rtree_block_size, len(groups), items_per_block, pos, pos, bo))
-    pos += len(parts[-1])
-    parts.append(struct.pack(bo + "I", BIGBED_MAGIC))
-
-    buf_size = (max_raw or _DEFAULT_BUF_SIZE) if compress else 0
-    head = [struct.pack(bo + "IHHQQQHHQQIQ", BIGBED_MAGIC, version, 0, ctree_off, data_off, index_off,
-                        field_count, defined_field_count, asql_off, 64 if total_summary else 0, buf_size,
-                        64 + 40 if version >= 4 and total_summary else (64 if version >= 4 else 0))]
-    if total_summary:
-        head.append(struct.pack(bo + "Qdddd", *_depth_summary(recs)))
-    if version >= 4:
-        head.append(struct.pack(bo + "HHQ", _EXTENSION_SIZE, 0, 0).ljust(_EXTENSION_SIZE, b"\0"))
-    path = os.fspath(path)
-    with open(path, "wb") as f:
-        f.write(b"".join(head))
-        f.write(b"".join(parts))
-    return path
+    if not 1 <= version <= 65535:
+        raise ValueError("version must fit u16 (1 to 4 are defined)")
+    if not 1 <= items_per_block <= 65535:
+        raise ValueError("items_per_block must lie in [1, 65535] (the section item count is u16)")
+    if not 0 <= compress_level <= 9:
+        raise ValueError("compress_level must lie in [0, 9]")
+    if chrom_block_size < 1 or rtree_block_size < 2:
+        raise ValueError("chrom_block_size must be >= 1 and rtree_block_size >= 2")
 
 
-def _depth_summary(recs: list[tuple]) -> tuple[int, float, float, float, float]:
-    """(bases covered, min depth, max depth, sum of depths, sum of squared depths) over ``recs``."""
-    covered, lo, hi, total, squares = 0, 0.0, 0.0, 0.0, 0.0
-    for cid in sorted({r[0] for r in recs}):
-        events = sorted([(s, 1) for c, s, e, _ in recs if c == cid] + [(e, -1) for c, s, e, _ in recs if c == cid])
-        depth, last = 0, None
-        for at, step in events:
-            if depth > 0 and at > last:
-                n = at - last
-                covered += n
-                lo = depth if covered == n else min(lo, depth)
-                hi = max(hi, depth)
-                total += n * depth
-                squares += n * depth * depth
-            depth += step
-            last = at
-    return covered, float(lo), float(hi), float(total), float(squares)
+def _chromosomes(chroms, chrom_block_size: int) -> tuple[dict[str, int], list[int]]:
+    """Chromosome ids (in the order given) and sizes, checked."""
+    chrom_list = _chrom_list(chroms)
+    chrom_ids: dict[str, int] = {}
+    for name, size in chrom_list:
+        if name in chrom_ids:
+            raise ValueError(f"chromosome {name!r} listed twice")
+        if not 0 <= int(size) <= _U32_MAX:
+            raise ValueError(f"chromosome {name!r}: size must lie in [0, 2**32 - 1]")
+        if not name or "\0" in name:
+            raise ValueError("chromosome names must be non-empty and hold no NUL")
+        chrom_ids[name] = len(chrom_ids)
+    sizes = [int(s) for _, s in chrom_list]
+    if chrom_block_size < 2 and len(sizes) > 1:
+        raise ValueError("chrom_block_size 1 holds a single chromosome (a tree node needs 2 children)")
+    return chrom_ids, sizes
+
+
+def _blocks(sections: Iterable, chrom_ids: dict[str, int], items_per_block: int) -> list[_Section]:
+    """The data blocks, in file order: every section checked and cut into ``items_per_block`` records."""
+    return [b for sec in sections for b in _split(_normalise(sec, chrom_ids), items_per_block) if b.values.size]
+
+
+class _Records(NamedTuple):
+    """Every record of the file, in file order, as parallel arrays (what zoom levels and totalSummary read)."""
+
+    cids: np.ndarray  # int64
+    starts: np.ndarray  # int64
+    ends: np.ndarray  # int64
+    values: np.ndarray  # float32
+
+    @classmethod
+    def of(cls, blocks: list[_Section]) -> _Records:
+        if not blocks:
+            no_coords = np.zeros(0, np.int64)
+            return cls(no_coords, no_coords, no_coords, np.zeros(0, np.float32))
+        return cls(np.concatenate([np.full(b.values.size, b.cid, np.int64) for b in blocks]),
+                   np.concatenate([b.starts for b in blocks]),
+                   np.concatenate([b.ends for b in blocks]),
+                   np.concatenate([b.values for b in blocks]))
+
+
+def _reductions(zoom_levels: int | Sequence[int], records: _Records, sizes: list[int]) -> list[int]:
+    """The zoom reductions of a file with records: chosen (`zoom_levels` an int) or checked."""
+    if isinstance(zoom_levels, (int, np.integer)):
+        reductions = _auto_reductions(int(zoom_levels), records.starts, records.ends, sizes)
+    else:
+        reductions = [int(r) for r in zoom_levels]
+        if any(not 1 <= r <= _U32_MAX for r in reductions):
+            raise ValueError("zoom reductions must lie in [1, 2**32 - 1]")
+    if len(reductions) > 65535:
+        raise ValueError("at most 65535 zoom levels")
+    return reductions
+
+
+def _add_chrom_tree(body: _Body, keys: list[tuple[bytes, int, int]], block_size: int, shuffle_keys: bool,
+                    bo: str) -> int:
+    return body.add(_bpt(keys, block_size, body.pos, bo, shuffle_keys))
+
+
+def _add_data(body: _Body, blocks: list[_Section], pack: _BlockPacker, data_count: bool,
+              bo: str) -> tuple[int, list[tuple]]:
+    """Append the data count and the data blocks; return their offset and the R-tree's leaf items."""
+    data_off = body.add(struct.pack(bo + "Q", len(blocks) if data_count else 0))
+    leaf_items = []
+    for b in blocks:
+        payload = pack(_encode_section(b, bo))
+        offset = body.add(payload)
+        leaf_items.append((b.cid, int(b.starts.min()), b.cid, int(b.ends.max()), offset, len(payload)))
+    return data_off, leaf_items
+
+
+def _add_zoom_level(body: _Body, records: _Records, sizes: list[int], reduction: int, pack: _BlockPacker,
+                    items_per_block: int, rtree_block_size: int, bo: str) -> bytes:
+    """Append one zoom level (record count, zoom blocks, their R-tree); return its zoom header."""
+    zrec = _ucsc_summaries(*records, sizes, reduction)
+    data_off = body.add(struct.pack(bo + "I", zrec.size))
+    items = []
+    for lo in range(0, zrec.size, items_per_block):
+        chunk = zrec[lo:lo + items_per_block]
+        payload = pack(chunk.astype(zrec.dtype.newbyteorder(bo)).tobytes())
+        lo_key = min(zip(chunk["cid"].tolist(), chunk["s"].tolist()))
+        hi_key = max(zip(chunk["cid"].tolist(), chunk["e"].tolist()))
+        offset = body.add(payload)
+        items.append((*lo_key, *hi_key, offset, len(payload)))
+    index_off = body.add(_rtree(items, rtree_block_size, zrec.size, items_per_block, body.pos, body.pos, bo))
+    return struct.pack(bo + "IIQQ", reduction, 0, data_off, index_off)
+
+
+def _total_summary(records: _Records) -> tuple[int, float, float, float, float]:
+    """(bases covered, min, max, sum, sum of squares) over the records, overlaps counted twice."""
+    covered = records.ends - records.starts
+    live = covered > 0
+    v = records.values[live].astype(np.float64)
+    w = covered[live].astype(np.float64)
+    return (int(covered.sum()), float(v.min()) if v.size else 0.0, float(v.max()) if v.size else 0.0,
+            float((v * w).sum()), float((v * v * w).sum()))
+
+
+# Sections: from the caller's forms to checked arrays, and into data blocks.
+
+def _as_section(sec) -> BedGraph | VarStep | FixedStep:
+    if isinstance(sec, (BedGraph, VarStep, FixedStep)):
+        return sec
+    if isinstance(sec, Mapping):
+        fields = dict(sec)
+        kind = fields.pop("type", None)
+        if kind not in _KINDS:
+            raise ValueError(f"section dict needs 'type' in {sorted(_KINDS)}, got {kind!r}")
+        return _KINDS[kind](**fields)
+    if isinstance(sec, tuple) and sec and sec[0] in _KINDS:
+        return _KINDS[sec[0]](*sec[1:])
+    raise TypeError(
+        "a section is a BedGraph/VarStep/FixedStep, a dict with a 'type' key, "
+        f"or a tuple whose first item is the type name; got {type(sec).__name__}"
+    )
+
+
+def _coords(a, what: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.int64).ravel()
+    if a.size and (a.min() < 0 or a.max() > _U32_MAX):
+        raise ValueError(f"{what} must lie in [0, 2**32 - 1]")
+    return a
+
+
+def _normalise(sec, chrom_ids: dict[str, int]) -> _Section:
+    sec = _as_section(sec)
+    chrom = sec.chrom
+    if chrom not in chrom_ids:
+        raise ValueError(f"section on unknown chromosome {chrom!r}")
+    cid = chrom_ids[chrom]
+    values = np.asarray(sec.values, dtype=np.float32).ravel()
+    n = values.size
+    if isinstance(sec, BedGraph):
+        kind, step, span = _BEDGRAPH, 0, 0
+        starts, ends = _coords(sec.starts, "starts"), _coords(sec.ends, "ends")
+    elif isinstance(sec, VarStep):
+        kind, step, span = _VARSTEP, 0, int(sec.span)
+        starts = _coords(sec.starts, "starts")
+        ends = _coords(starts + span, "starts + span")
+    else:
+        kind, step, span = _FIXEDSTEP, int(sec.step), int(sec.span)
+        if step < 0 or step > _U32_MAX:
+            raise ValueError("fixedStep step must lie in [0, 2**32 - 1]")
+        starts = _coords(int(sec.start) + step * np.arange(n, dtype=np.int64), "fixedStep starts")
+        ends = _coords(starts + span, "fixedStep ends")
+    if span < 0 or span > _U32_MAX:
+        raise ValueError("span must lie in [0, 2**32 - 1]")
+    if not (starts.size == ends.size == n):
+        raise ValueError(f"section on {chrom!r}: starts, ends and values differ in length")
+    if np.any(ends < starts):
+        raise ValueError(f"section on {chrom!r}: a record ends before it starts")
+    return _Section(cid, kind, starts, ends, values, step, span)
+
+
+def _split(sec: _Section, size: int) -> Iterable[_Section]:
+    for lo in range(0, sec.values.size, size):
+        hi = lo + size
+        yield sec._replace(starts=sec.starts[lo:hi], ends=sec.ends[lo:hi], values=sec.values[lo:hi])
+
+
+def _encode_section(sec: _Section, bo: str) -> bytes:
+    n = sec.values.size
+    head = struct.pack(
+        bo + "IIIIIBBH", sec.cid, int(sec.starts.min()), int(sec.ends.max()), sec.step, sec.span,
+        sec.kind, 0, n,
+    )
+    if sec.kind == _BEDGRAPH:
+        rec = np.empty(n, dtype=[("s", bo + "u4"), ("e", bo + "u4"), ("v", bo + "f4")])
+        rec["s"], rec["e"], rec["v"] = sec.starts, sec.ends, sec.values
+    elif sec.kind == _VARSTEP:
+        rec = np.empty(n, dtype=[("s", bo + "u4"), ("v", bo + "f4")])
+        rec["s"], rec["v"] = sec.starts, sec.values
+    else:
+        rec = sec.values.astype(bo + "f4")
+    return head + rec.tobytes()
+
+
+# Zoom records.
+
+def _ucsc_summaries(cids, starts, ends, values, sizes, reduction: int) -> np.ndarray:
+    """Zoom records of one reduction level (UCSC's scheme), over the records sorted by chromosome id and
+    start, so that sections written out of order still give a well-formed zoom level."""
+    out: list[tuple] = []
+    cur = None  # [cid, start, end, count, min, max, sum, sumsq]
+
+    def open_bin(cid, start):
+        end = min(start + reduction, sizes[cid], _U32_MAX)
+        if end <= start:  # a record past the chromosome end: keep bins of full width there
+            end = min(start + reduction, _U32_MAX)
+        return [cid, start, end, 0, np.inf, -np.inf, 0.0, 0.0]
+
+    def add(b, s, e, v):
+        ov = min(e, b[2]) - max(s, b[1])
+        if ov > 0:
+            b[3] += ov
+            b[4] = min(b[4], v)
+            b[5] = max(b[5], v)
+            b[6] += v * ov
+            b[7] += v * v * ov
+
+    order = np.lexsort((starts, cids))  # stable: file order among records with equal (chrom, start)
+    cids, starts, ends, values = cids[order], starts[order], ends[order], values[order]
+    for cid, s, e, v in zip(cids.tolist(), starts.tolist(), ends.tolist(), values.tolist()):
+        if e <= s:
+            continue
+        if cur is None or cur[0] != cid or s >= cur[2]:
+            if cur is not None and cur[3]:
+                out.append(tuple(cur))
+            cur = open_bin(cid, s)
+        while e > cur[2] and cur[2] < _U32_MAX:
+            add(cur, s, e, v)
+            if cur[3]:
+                out.append(tuple(cur))
+            cur = open_bin(cid, cur[2])
+        add(cur, s, e, v)
+    if cur is not None and cur[3]:
+        out.append(tuple(cur))
+    rec = np.zeros(len(out), dtype=[("cid", "u4"), ("s", "u4"), ("e", "u4"), ("n", "u4"),
+                                    ("min", "f4"), ("max", "f4"), ("sum", "f4"), ("ssq", "f4")])
+    if out:
+        rec[:] = out
+    return rec
+
+
+def _auto_reductions(n_levels: int, starts, ends, sizes) -> list[int]:
+    """``n_levels`` reductions, x4 apart, from 10 times the mean record span, stopping at the first
+    one that reaches the largest chromosome (further levels would each hold one record per
+    chromosome, so UCSC stops there too)."""
+    if n_levels <= 0:
+        return []
+    spans = ends - starts
+    mean_span = float(spans.mean()) if spans.size else 1.0
+    red = max(1, round(10 * mean_span))
+    biggest = max(sizes, default=1)
+    out = []
+    while len(out) < n_levels and red <= _U32_MAX:
+        out.append(red)
+        if red >= biggest:
+            break
+        red *= 4
+    return out
