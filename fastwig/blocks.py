@@ -68,33 +68,79 @@ def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int, use_ca
         per call; the indexes and the cache's table are only read).
     """
     n, n_tracks = chrom_ids.shape
-    early = bool(settings.early_exit)
-    cids_by_track = np.ascontiguousarray(chrom_ids.T)
-    results: list = [None] * n_tracks
-    keys, vals = cache.table
-
-    def plan_tracks(t0: int, t1: int) -> None:
-        for t in range(t0, t1):
-            ix = bws[t]._index
-            results[t] = plan.plan_track(ix.arrays, ix.file_order, cids_by_track[t], starts, width, early,
-                                         keys, vals, bws[t]._cache_state.uid)
-
-    # a track plans in about 15 us (256 windows): waking the pool costs more than a few tracks take
-    run_items(plan_tracks, n_tracks, threads, min_chunk=PLAN_MIN_TRACKS)
     if n_tracks == 0:
         empty = np.zeros(0, dtype=np.int64)
         return RowPlan(np.zeros(1, dtype=np.int64), *([empty] * 7))
-    # one concatenation per field, then each track's positions shifted past the tracks before it
-    fields = list(zip(*results))            # ptr, blist, uniq, stop, lo, length, flags: a tuple of n_tracks each
-    n_blocks = np.array([u.size for u in fields[2]], dtype=np.int64)
-    n_refs = np.array([p[-1] for p in fields[0]], dtype=np.int64)
-    bptr = np.zeros(n_tracks * n + 1, dtype=np.int64)
-    bptr[1:] = np.concatenate([p[1:] for p in fields[0]])
-    bptr[1:] += np.repeat(exclusive_cumsum(n_refs), n)
-    blist = np.concatenate(fields[1]) + np.repeat(exclusive_cumsum(n_blocks), n_refs)
-    track = np.repeat(np.arange(n_tracks, dtype=np.int64), n_blocks)
-    lo = np.concatenate(fields[4])
+    early = bool(settings.early_exit)
+    cids_by_track = np.ascontiguousarray(chrom_ids.T)
+    keys, vals = cache.table
+    indexes = _index_list(bws)
+    if indexes is not None:
+        file_orders = np.array([bw._index.file_order for bw in bws], dtype=np.bool_)
+        uids = np.array([bw._cache_state.uid for bw in bws], dtype=np.int64)
+    parts: dict[int, tuple] = {}
+
+    def plan_chunk(t0: int, t1: int) -> None:
+        if indexes is not None:
+            parts[t0] = plan.plan_tracks(indexes, file_orders, uids, cids_by_track, starts, width, early, keys,
+                                         vals, t0, t1)
+            return
+        for t in range(t0, t1):     # one call per track: these indexes do not fit one typed list
+            ix = bws[t]._index
+            ptr, blist, uniq, stop, lo, length, flags = plan.plan_track(
+                ix.arrays, ix.file_order, cids_by_track[t], starts, width, early, keys, vals,
+                bws[t]._cache_state.uid)
+            parts[t] = (ptr, blist, np.full(uniq.size, t, dtype=np.int64), uniq, stop, lo, length, flags)
+
+    # a track plans in about 6 us (256 windows): waking the pool costs more than a few tracks take
+    run_items(plan_chunk, n_tracks, threads, min_chunk=PLAN_MIN_TRACKS)
+    plan_ = _join([parts[t] for t in sorted(parts)])
     if not use_cache:
-        lo[:] = -1
-    return RowPlan(bptr, blist, track, np.concatenate(fields[2]), np.concatenate(fields[3]), lo,
-                   np.concatenate(fields[5]), np.concatenate(fields[6]))
+        plan_.lo[:] = -1
+    return plan_
+
+
+def _join(parts: list[tuple]) -> RowPlan:
+    """One :class:`RowPlan` from the plans of consecutive runs of tracks (each ``plan.plan_tracks``' tuple)."""
+    if len(parts) == 1:
+        return RowPlan(*parts[0])
+    fields = list(zip(*parts))          # bptr, blist, track, leaf, stop, lo, length, flags: one per part
+    n_blocks = np.array([t.size for t in fields[2]], dtype=np.int64)
+    n_refs = np.array([b.size for b in fields[1]], dtype=np.int64)
+    n_items = np.array([p.size - 1 for p in fields[0]], dtype=np.int64)
+    bptr = np.zeros(int(n_items.sum()) + 1, dtype=np.int64)
+    bptr[1:] = np.concatenate([p[1:] for p in fields[0]]) + np.repeat(exclusive_cumsum(n_refs), n_items)
+    blist = np.concatenate(fields[1]) + np.repeat(exclusive_cumsum(n_blocks), n_refs)
+    return RowPlan(bptr, blist, *(np.concatenate(f) for f in fields[2:]))
+
+
+# The typed list of the last set of tracks planned, kept while the same files are read again (a training
+# loop reads one set over and over): building it costs about 2 us a track, a third of planning it.  One
+# tuple (arrays, list), replaced whole, so that a thread never pairs one set's arrays with another's list.
+_last_indexes: tuple = ((), None)
+
+
+def _index_list(bws):
+    """A numba typed List of the tracks' index arrays (``BlockIndex.arrays``), or None when they are not
+    all of one numba type (the caller then plans track by track).
+
+    The types are compared here because numba's typed list does not refuse an item of another layout:
+    it casts a strided array to the list's contiguous type and then reads it as contiguous.
+    """
+    global _last_indexes
+    arrays = tuple(bw._index.arrays for bw in bws)
+    last_arrays, last_list = _last_indexes
+    if len(last_arrays) == len(arrays) and all(a is b for a, b in zip(arrays, last_arrays)):
+        return last_list
+    indexes = None
+    if len({_numba_type(a) for a in arrays}) == 1:
+        indexes = plan.index_list(arrays[0])
+        for a in arrays[1:]:
+            plan.index_list_append(indexes, a)
+    _last_indexes = (arrays, indexes)
+    return indexes
+
+
+def _numba_type(arrays: tuple) -> tuple:
+    """What numba's type of an index tuple depends on (``numba.typeof`` itself takes 50 us a tuple)."""
+    return tuple((type(a), a.dtype, a.ndim, a.flags.c_contiguous, a.flags.writeable, a.flags.aligned) for a in arrays)
