@@ -67,7 +67,7 @@ def plan_rows(bws, chrom_ids: np.ndarray, starts: np.ndarray, width: int, use_ca
         Tracks are planned in parallel when > 1 (the planner writes nothing shared: its scratch is
         per call; the indexes and the cache's table are only read).
     """
-    n, n_tracks = chrom_ids.shape
+    n_tracks = chrom_ids.shape[1]
     if n_tracks == 0:
         empty = np.zeros(0, dtype=np.int64)
         return RowPlan(np.zeros(1, dtype=np.int64), *([empty] * 7))

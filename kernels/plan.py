@@ -23,7 +23,7 @@ import numba
 import numpy as np
 from numba.typed import List
 
-from .cachemap import LENGTH, FLAGS, POS, UNTIL, find, key_of
+from .cachemap import FLAGS, LENGTH, POS, UNTIL, find, key_of
 
 INT64_MAX = np.iinfo(np.int64).max
 BASE_LIMIT = np.int64(1) << 32          # bases are uint32: a window end past it means "to the end"

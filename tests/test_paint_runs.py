@@ -17,8 +17,8 @@ from edgecases import dense_expected, section_records
 from support import bits_equal
 
 import fastwig
-from fastwig.writer import BedGraph, FixedStep, VarStep, write_bigwig
 from fastwig._kernels import expand
+from fastwig.writer import BedGraph, FixedStep, VarStep, write_bigwig
 
 PAINT_RUN, WIDE_MEAN = expand.PAINT_RUN, expand.WIDE_MEAN
 
