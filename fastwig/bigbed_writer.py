@@ -64,7 +64,11 @@ def write_bigbed(
     chrom_list = _chrom_list(chroms)
     chrom_ids = {name: i for i, (name, _) in enumerate(chrom_list)}
     sizes = [int(size) for _, size in chrom_list]
-    recs = [(chrom_ids[c], int(s), int(e), str(r)) for c, s, e, r in records]
+    recs = []
+    for c, s, e, r in records:
+        if c not in chrom_ids:
+            raise ValueError(f"record on unknown chromosome {c!r}")
+        recs.append((chrom_ids[c], int(s), int(e), str(r)))
     if field_count is None:
         field_count = 3 + (len(recs[0][3].split("\t")) if recs and recs[0][3] else 0)
     if defined_field_count is None:

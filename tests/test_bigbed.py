@@ -195,6 +195,15 @@ def test_bed3_rest_is_empty_string(tmp_path):
         assert bb.entries("c", 4, 6)[2] == ["", ""]
 
 
+def test_conformance_writer_refuses_an_unknown_chromosome(tmp_path):
+    """A record on a chromosome the file does not list: a ValueError naming it (as write_bigwig's),
+    not a bare KeyError, and no file half written."""
+    path = tmp_path / "unknown.bb"
+    with pytest.raises(ValueError, match="unknown chromosome 'chr9'"):
+        write_bigbed(path, {"chr1": 100}, iter([("chr1", 1, 5, ""), ("chr9", 2, 9, "")]))
+    assert not path.exists()
+
+
 def test_contract_open_close_pickle(pybigtools_narrowpeak):
     path = pybigtools_narrowpeak[0]
     bb = fastwig.open(path)
