@@ -132,22 +132,22 @@ def expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, c
                 count = section_count(buf, p, end)
                 if u32[h] == chrom:
                     r = h + 6
+                    i = section_first(u32, h, kind, count, ws, clean)
+                    # wide where records average WIDE_MEAN bases or more; never for fixedStep, whose
+                    # constant step and span make exact loops predict well
+                    wide = kind != 3 and np.int64(u32[h + 2]) - np.int64(u32[h + 1]) >= WIDE_MEAN * count
                     if kind == 3:
-                        # constant step and span: exact loops predict well, no need to paint wide
                         start = np.int64(u32[h + 1])
                         step = np.int64(u32[h + 3])
                         span = np.int64(u32[h + 4])
-                        i = section_first(u32, h, kind, count, ws, clean)
                         while i < count:
                             s = start + i * step
                             if s >= we:
                                 break
-                            pos = paint(out, base, width, pos, ws, s, s + span, f32[r + i], missing, False)
+                            pos = paint(out, base, width, pos, ws, s, s + span, f32[r + i], missing, wide)
                             i += 1
                     elif kind == 2:
                         span = np.int64(u32[h + 4])
-                        wide = np.int64(u32[h + 2]) - np.int64(u32[h + 1]) >= WIDE_MEAN * count
-                        i = section_first(u32, h, kind, count, ws, clean)
                         while i < count:
                             s = np.int64(u32[r + 2 * i])
                             if clean and s >= we:
@@ -156,8 +156,6 @@ def expand_range(buf, u32, f32, blk_lo, blk_len, blk_flags, bptr, blist, item, c
                                         wide)
                             i += 1
                     else:
-                        wide = np.int64(u32[h + 2]) - np.int64(u32[h + 1]) >= WIDE_MEAN * count
-                        i = section_first(u32, h, kind, count, ws, clean)
                         while i < count:
                             q = IX(r + 3 * i)
                             s = np.int64(u32[q])
