@@ -20,8 +20,8 @@ A block overlaps window ``[s, e)`` of chromosome ``c`` when it starts before ``e
 from __future__ import annotations
 
 import numba
+import numba.typed
 import numpy as np
-from numba.typed import List
 
 from .cachemap import FLAGS, LENGTH, POS, UNTIL, find, key_of
 
@@ -294,11 +294,13 @@ def plan_tracks(indexes, file_orders, uids, cids_by_track, starts, width, early_
 
 
 # The typed list that plan_tracks reads is built by these compiled (and cached) functions, not by
-# numba.typed.List's methods from Python, which compile on first use in every process (0.23 s).
+# numba.typed.List's methods from Python, which compile on first use in every process (0.23 s).  They
+# name it through the module: ``from numba.typed import List`` would load numba's list implementation
+# at ``import fastwig`` (5 ms), where the first batch over many tracks loads it anyway.
 @numba.njit(cache=True)
 def index_list(arrays):
     """A new numba typed List holding one track's ``BlockIndex.arrays``."""
-    indexes = List()
+    indexes = numba.typed.List()
     indexes.append(arrays)
     return indexes
 
