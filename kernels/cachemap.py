@@ -122,7 +122,7 @@ def evict_log(keys, vals, log_key, log_pos, first, count, tail_from, lo, hi):
     removed = 0
     while count > 0:
         p = log_pos[first]
-        if not ((tail_from >= 0 and p >= tail_from) or (lo <= p and p < hi)):
+        if not ((tail_from >= 0 and p >= tail_from) or lo <= p < hi):
             break
         i = find(keys, log_key[first])
         if i >= 0 and vals[i, POS] == p:

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_peers as bp  # noqa: E402
-import workload as wl  # noqa: E402
+import bench_peers as bp
+import workload as wl
 
 
 def _inflaters():

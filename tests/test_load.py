@@ -6,13 +6,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from edgecases import make_edge_files
+from support import bits_equal
 
 import fastwig
-from edgecases import make_edge_files
 from fastwig import load
 from fastwig.cache import cache
 from fastwig.load import BlockLayout, align4, block_layout, exclusive_cumsum, pack_spans, read_stored
-from support import bits_equal
 
 GAP = 100
 BASE = 24           # read_stored writes after this many bytes of the target
@@ -107,6 +107,7 @@ def test_spans(raw_files, gap):
     lay = _layout(track, off, size)
     assert lay.span.tolist() == want_span.tolist()
     span, src_lo, packed_bytes = _reference(track, off, size, gap, FILE_BYTES)
+    assert span.tolist() == want_span.tolist()     # the table below, and the plain loop, agree
     assert lay.src_lo.tolist() == src_lo.tolist()
     # spans: [1000, 1800) [1901, 1961) [5000, 5100) [4000, 4100) [4000, 4100) [4050, 4160) | [4160, 4170) [0, 32)
     # [end - 1536, end)
